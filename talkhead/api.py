@@ -1,0 +1,154 @@
+"""The library's entry points: join the stages, from files in to a video out."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from talkhead.device import resolve_device
+from talkhead.drivers.video import motion_from_video
+from talkhead.errors import NoFaceFound, OptionError
+from talkhead.face import pose as posefit
+from talkhead.face.canonical import CANONICAL_FACE
+from talkhead.face.crop import CropBox, PasteBack, crop_box, cut
+from talkhead.face.landmarks import FaceLandmarker
+from talkhead.io.files import atomic_output, require_readable
+from talkhead.io.image import load_image
+from talkhead.io.motionfile import load_motion
+from talkhead.io.mux import has_audio, mux_audio
+from talkhead.io.video import VideoWriter
+from talkhead.motion import Motion, pick_reference, retarget
+from talkhead.options import AnimateOptions
+from talkhead.render.engine import make_engine
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+CHUNK = 8  # frames rendered together
+
+
+@dataclass(frozen=True)
+class AnimateResult:
+    """What `animate` made, for scripts (see `as_dict`)."""
+
+    output: str
+    frames: int
+    fps: float
+    duration: float
+    width: int
+    height: int
+    audio: bool
+    reference_frame: int
+    lost_frames: int
+    engine: str
+    device: str
+    seconds: float
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    def as_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["warnings"] = list(self.warnings)
+        return d
+
+
+@dataclass(frozen=True)
+class Portrait:
+    """The portrait, its chosen face and the crop around it."""
+
+    image: np.ndarray      # uint8 [H,W,3] RGB
+    landmarks: np.ndarray  # float32 [478,3] portrait pixels
+    box: CropBox
+
+
+def find_portrait_face(image: np.ndarray, face: int, name: str, max_side: int) -> Portrait:
+    """Portrait with its `face`-th largest face located (raises NoFaceFound/OptionError)."""
+    scale = min(1.0, max_side / max(image.shape[:2]))
+    if scale < 1.0:
+        size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    with FaceLandmarker() as landmarker:
+        faces = landmarker.faces(image)
+    if not faces:
+        raise NoFaceFound(f"no face found in portrait {name}: use an image where a face is clearly visible")
+    if face >= len(faces):
+        raise OptionError(f"--face {face}: portrait {name} has only {len(faces)} face(s); use 0 to {len(faces) - 1}")
+    return Portrait(image, faces[face], crop_box(faces[face]))
+
+
+def load_driving_motion(driving: Path, options: AnimateOptions, progress: Progress | None) -> tuple[Motion, int]:
+    """Motion of a driving video (or a saved .npz motion) and its count of bridged frames."""
+    if driving.suffix.lower() == ".npz":
+        motion = load_motion(driving)
+        if options.max_seconds:
+            keep = max(1, int(round(options.max_seconds * motion.fps)))
+            motion = Motion(motion.fps, *(a[:keep] for a in (motion.rotation, motion.translation,
+                                                              motion.scale, motion.expression, motion.valid)))
+        return motion, int((~motion.valid).sum())
+    report = (lambda d, t: progress("tracking", d, t)) if progress else None
+    measured = motion_from_video(driving, options.fps, options.max_seconds, options.smooth, report)
+    return measured.motion, measured.lost
+
+
+def reference_index(reference: str, motion: Motion, crop_landmarks: np.ndarray) -> int:
+    """Driving frame that stands for the portrait's own pose and expression."""
+    if reference == "first":
+        return 0
+    if reference.isdigit():
+        if int(reference) >= len(motion):
+            raise OptionError(f"--reference {reference}: the driving motion has only {len(motion)} frames")
+        return int(reference)
+    lm = crop_landmarks[None].astype(np.float64)
+    rot, trans, scale = posefit.fit_pose(lm, CANONICAL_FACE)
+    expression = posefit.to_head_frame(lm, rot, trans, scale)[0]
+    return pick_reference(motion, rot[0], expression)
+
+
+def animate(source: str | os.PathLike[str], driving: str | os.PathLike[str], output: str | os.PathLike[str],
+            options: AnimateOptions = AnimateOptions(), progress: Progress | None = None) -> AnimateResult:
+    """Make the face in portrait `source` move like the face in `driving`; write an MP4 to `output`.
+
+    `driving` is a video (its audio is carried over) or a motion file saved
+    by `talkhead motion`. Raises TalkheadError subclasses on bad input.
+    """
+    start = time.perf_counter()
+    device = resolve_device(options.device)
+    src_path, drv_path = require_readable(source), require_readable(driving)
+    portrait = find_portrait_face(load_image(src_path), options.face, str(src_path), options.max_output_side)
+    motion, lost = load_driving_motion(drv_path, options, progress)
+    crop = cut(portrait.image, portrait.box, options.size)
+    crop_lm = portrait.box.to_crop(portrait.landmarks, options.size)
+    ref = reference_index(options.reference, motion, crop_lm)
+    targets = retarget(motion, crop_lm, ref, options.parts, options.expression_scale, options.pose_scale)
+    engine = make_engine(options.engine, options.size, device)
+    prepared = engine.prepare(crop, crop_lm)
+    paste = None if options.crop_only else PasteBack.plan(portrait.box, portrait.image.shape)
+    audio = drv_path.suffix.lower() != ".npz" and has_audio(drv_path)
+    with atomic_output(output) as tmp:
+        video_tmp = tmp.with_name(tmp.stem + ".video.mp4")
+        try:
+            size = _write_video(video_tmp, engine, prepared, targets, paste, portrait.image, motion.fps,
+                                options.crf, progress)
+            if not (audio and mux_audio(video_tmp, drv_path, tmp, duration=len(targets) / motion.fps)):
+                os.replace(video_tmp, tmp)
+        finally:
+            video_tmp.unlink(missing_ok=True)
+    warnings = (f"{lost} of {len(motion)} driving frames had no face; they were bridged",) if lost else ()
+    return AnimateResult(str(output), len(targets), motion.fps, len(targets) / motion.fps, size[0], size[1],
+                         audio, ref, lost, engine.name, str(device), time.perf_counter() - start, warnings)
+
+
+def _write_video(path: Path, engine, prepared, targets: np.ndarray, paste: PasteBack | None,
+                 portrait: np.ndarray, fps: float, crf: int, progress: Progress | None) -> tuple[int, int]:
+    """Render every target in chunks and encode; returns the video's (width, height)."""
+    with VideoWriter(path, fps, crf=crf) as writer:
+        for i in range(0, len(targets), CHUNK):
+            for frame in engine.render(prepared, targets[i:i + CHUNK]):
+                writer.write(frame if paste is None else paste.apply(portrait, frame))
+            if progress:
+                progress("rendering", min(i + CHUNK, len(targets)), len(targets))
+        shape = frame.shape if paste is None else portrait.shape
+    return shape[1] + shape[1] % 2, shape[0] + shape[0] % 2

@@ -1,0 +1,189 @@
+"""The `talkhead` command: parse options, call the library, turn errors into exit codes.
+
+Exit codes: 0 success, 1 internal error, 2 bad input (files, options, no
+face), 130 interrupted. Progress goes to stderr; `--json` prints one result
+line on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from talkhead import __version__
+from talkhead.errors import TalkheadError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Talking-head videos from one portrait, fast on a plain CPU.")
+err = Console(stderr=True)
+
+ANIMATE_HELP = """Make the face in PORTRAIT move like the face in DRIVING (a video, or a motion .npz).
+
+Examples:
+
+  talkhead animate portrait.jpg driving.mp4 -o out.mp4
+
+  talkhead animate painting.png driving.mp4 --size 256 --crop-only --json
+
+  talkhead animate photo.jpg driving.mp4 --parts mouth,eyes --reference first
+"""
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"talkhead {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Talking-head videos from one portrait."""
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator:
+    """A progress callback drawn on stderr (None when quiet or stderr is not a terminal)."""
+    if quiet or not err.is_terminal:
+        yield None
+        return
+    columns = (TextColumn("{task.description:<10}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total or None)
+            bar.update(tasks[stage], completed=done, total=max(total, done) or None)
+
+        yield report
+
+
+def _silence_native_logs() -> None:
+    """Send native libraries' direct writes to fd 2 (mediapipe's log lines) to /dev/null.
+
+    Python's own stderr (progress, errors, --debug tracebacks) keeps the
+    original stream.
+    """
+    try:
+        sys.stderr.flush()
+        keep = os.dup(2)
+        sys.stderr = os.fdopen(keep, "w", buffering=1, encoding=sys.stderr.encoding, errors="replace")
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _run(debug: bool, action):
+    """Call `action`; map errors to one stderr line and an exit code."""
+    if not debug:
+        _silence_native_logs()
+    try:
+        return action()
+    except TalkheadError as exc:
+        if debug:
+            traceback.print_exc()
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("interrupted", highlight=False)
+        raise typer.Exit(130) from None
+    except Exception as exc:  # noqa: BLE001 - last line of defence of the CLI
+        if debug:
+            traceback.print_exc()
+        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug for details)",
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON result line on stdout.")]
+
+
+@app.command(help=ANIMATE_HELP)
+def animate(
+    portrait: Annotated[Path, typer.Argument(help="Portrait image (photo or painting, any size).")],
+    driving: Annotated[Path, typer.Argument(help="Driving video, or a motion .npz from 'talkhead motion'.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output MP4.")] = Path("talkhead.mp4"),
+    size: Annotated[int, typer.Option(help="Face crop size processed: 256 or 512.")] = 512,
+    crop_only: Annotated[bool, typer.Option("--crop-only", help="Output the square face crop only.")] = False,
+    face: Annotated[int, typer.Option(help="Which face: 0 = largest, 1 = next, ...")] = 0,
+    reference: Annotated[str, typer.Option(help="Driving frame matched to the portrait: auto, first or N.")] = "auto",
+    parts: Annotated[str, typer.Option(help="What to transfer: all, or some of pose,expression,eyes,mouth.")] = "all",
+    expression_scale: Annotated[float, typer.Option(help="Scale of expression changes.")] = 1.0,
+    pose_scale: Annotated[float, typer.Option(help="Scale of head motion.")] = 1.0,
+    fps: Annotated[Optional[float], typer.Option(help="Output frame rate (default: the driving video's).")] = None,
+    max_seconds: Annotated[Optional[float], typer.Option(help="Use at most this much of the driving video.")] = None,
+    engine: Annotated[str, typer.Option(help="Renderer: analytic.")] = "analytic",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    no_smooth: Annotated[bool, typer.Option("--no-smooth", help="Keep the raw, unsmoothed tracking.")] = False,
+    as_json: AsJson = False, quiet: Quiet = False, debug: Debug = False,
+) -> None:
+    from talkhead.api import animate as run_animate
+    from talkhead.options import AnimateOptions, parse_parts
+
+    def action():
+        options = AnimateOptions(
+            size=size, engine=engine, device=device, face=face, crop_only=crop_only, reference=reference,
+            parts=parse_parts(parts), expression_scale=expression_scale, pose_scale=pose_scale, fps=fps,
+            max_seconds=max_seconds, smooth=not no_smooth,
+        )
+        with _progress(quiet) as report:
+            return run_animate(portrait, driving, output, options, report)
+
+    result = _run(debug, action)
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    if as_json:
+        typer.echo(json.dumps(result.as_dict()))
+    elif not quiet:
+        err.print(f"wrote {result.output}: {result.frames} frames, {result.width}x{result.height}, "
+                  f"{result.fps:g} fps, in {result.seconds:.1f} s", highlight=False)
+
+
+@app.command("motion")
+def motion_cmd(
+    driving: Annotated[Path, typer.Argument(help="Driving video.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Motion file (.npz).")] = Path("motion.npz"),
+    fps: Annotated[Optional[float], typer.Option(help="Frame rate (default: the video's).")] = None,
+    max_seconds: Annotated[Optional[float], typer.Option(help="Use at most this much of the video.")] = None,
+    no_smooth: Annotated[bool, typer.Option("--no-smooth", help="Keep the raw, unsmoothed tracking.")] = False,
+    as_json: AsJson = False, quiet: Quiet = False, debug: Debug = False,
+) -> None:
+    """Measure a driving video's motion once, to animate many portraits with it."""
+    from talkhead.drivers.video import motion_from_video
+    from talkhead.io.motionfile import save_motion
+
+    def action():
+        with _progress(quiet) as report:
+            track = (lambda d, t: report("tracking", d, t)) if report else None
+            measured = motion_from_video(driving, fps, max_seconds, not no_smooth, track)
+        save_motion(output, measured.motion)
+        return measured
+
+    measured = _run(debug, action)
+    result = {"output": str(output), "frames": measured.frames, "fps": measured.motion.fps,
+              "lost_frames": measured.lost}
+    if as_json:
+        typer.echo(json.dumps(result))
+    elif not quiet:
+        err.print(f"wrote {output}: {measured.frames} frames ({measured.lost} without a face)", highlight=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

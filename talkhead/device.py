@@ -1,0 +1,27 @@
+"""Choose the compute device once; nothing else in talkhead picks one."""
+
+from __future__ import annotations
+
+import torch
+
+from talkhead.errors import DeviceError
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """torch.device for 'auto' (CUDA, then Apple MPS, then CPU), 'cpu', 'cuda[:N]' or 'mps'."""
+    kind = name.split(":")[0]
+    if kind not in DEVICES:
+        raise DeviceError(f"unknown device '{name}': use one of {', '.join(DEVICES)}")
+    if kind == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("--device cuda asked for, but this torch build sees no CUDA GPU: use --device cpu or auto")
+    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise DeviceError("--device mps asked for, but Apple MPS is not available: use --device cpu or auto")
+    return torch.device(name)

@@ -1,0 +1,108 @@
+"""Put an audio track on a finished video, using the ``ffmpeg`` binary.
+
+Uses ffmpeg-python to build the command line. The video stream is copied
+untouched; the audio is re-encoded as AAC.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from pathlib import Path
+
+import ffmpeg
+
+from talkhead.errors import MediaError
+from talkhead.io.files import require_readable
+from talkhead.io.video import open_input, probe_video
+
+_FFMPEG_MISSING = "ffmpeg not found: install it with your package manager (apt-get install ffmpeg)"
+_FORMATS_BY_SUFFIX = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov"}
+
+
+def has_audio(path: str | os.PathLike[str]) -> bool:
+    """Whether the media file at ``path`` holds at least one audio stream.
+
+    Raises:
+        MediaError: missing file or not a media file.
+    """
+    with open_input(path, what="media file") as container:
+        return len(container.streams.audio) > 0
+
+
+def _last_line(text: bytes | None) -> str:
+    """Last non-empty line of ffmpeg's stderr, or a placeholder."""
+    lines = [ln.strip() for ln in (text or b"").decode("utf-8", "replace").splitlines()]
+    lines = [ln for ln in lines if ln]
+    return lines[-1] if lines else "no error message"
+
+
+def mux_audio(
+    video_path: str | os.PathLike[str],
+    audio_source: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    offset: float = 0.0,
+    duration: float | None = None,
+) -> bool:
+    """Write ``out_path``: the video of ``video_path`` plus audio from ``audio_source``.
+
+    The video stream is copied (``-c:v copy``). The first audio stream of
+    ``audio_source`` (a video or an audio file) is read from ``offset``
+    seconds on, encoded as AAC 192 kb/s and cut to ``duration`` seconds
+    (default: the video's duration; ``-shortest`` if that is unknown). The
+    MP4 gets ``+faststart``. Writes ``out_path`` directly (wrap it in
+    ``atomic_output``); ffmpeg runs quietly.
+
+    Returns:
+        True if ``out_path`` was written; False (nothing written) if
+        ``audio_source`` has no audio stream.
+
+    Raises:
+        MediaError: ffmpeg is missing, an input is unreadable, or ffmpeg failed.
+        ValueError: ``offset`` is negative or ``duration`` is not positive.
+    """
+    if not (math.isfinite(offset) and offset >= 0):
+        raise ValueError(f"offset must be >= 0 seconds, got {offset!r}")
+    if duration is not None and not (math.isfinite(duration) and duration > 0):
+        raise ValueError(f"duration must be > 0 seconds, got {duration!r}")
+    video = require_readable(video_path)
+    if not has_audio(audio_source):
+        return False
+    if shutil.which("ffmpeg") is None:
+        raise MediaError(_FFMPEG_MISSING)
+    if duration is None:
+        duration = probe_video(video).duration or None
+    _run_ffmpeg(video, Path(audio_source), Path(out_path), offset, duration)
+    return True
+
+
+def _run_ffmpeg(
+    video: Path, audio: Path, out: Path, offset: float, duration: float | None
+) -> None:
+    """Run the ffmpeg mux command; translate failures into MediaError."""
+    audio_in = ffmpeg.input(str(audio), ss=offset) if offset > 0 else ffmpeg.input(str(audio))
+    out_options = {
+        "c:v": "copy",
+        "c:a": "aac",
+        "b:a": "192k",
+        "movflags": "+faststart",
+        "f": _FORMATS_BY_SUFFIX.get(out.suffix.lower(), "mp4"),
+    }
+    if duration is not None:
+        out_options["t"] = f"{duration:.6f}"
+    else:
+        out_options["shortest"] = None
+    stream = (
+        ffmpeg.output(ffmpeg.input(str(video))["v:0"], audio_in["a:0"], str(out), **out_options)
+        .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
+        .overwrite_output()
+    )
+    try:
+        stream.run(capture_stdout=True, capture_stderr=True, quiet=True)
+    except FileNotFoundError as exc:
+        raise MediaError(_FFMPEG_MISSING) from exc
+    except ffmpeg.Error as exc:
+        raise MediaError(
+            f"ffmpeg could not add the audio of {audio} to {video}: {_last_line(exc.stderr)}"
+        ) from exc

@@ -1,0 +1,67 @@
+"""Settings, as frozen dataclasses built once (by the CLI or a caller) and passed down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from talkhead.errors import OptionError
+
+PARTS = ("pose", "expression", "eyes", "mouth")
+SIZES = (256, 512)
+ENGINES = ("analytic",)
+
+
+def parse_parts(text: str) -> frozenset[str]:
+    """'pose,mouth' → frozenset; 'all' → every part."""
+    names = {p.strip() for p in text.split(",") if p.strip()}
+    if names == {"all"}:
+        return frozenset(PARTS)
+    unknown = names - set(PARTS)
+    if unknown or not names:
+        raise OptionError(f"--parts {text!r}: use a comma-separated subset of {', '.join(PARTS)}, or all")
+    return frozenset(names)
+
+
+@dataclass(frozen=True)
+class AnimateOptions:
+    """How `talkhead.animate` works.
+
+    reference: 'auto' (the driving frame closest to the portrait's pose and
+    expression), 'first', or a frame number.
+    """
+
+    size: int = 512
+    engine: str = "analytic"
+    device: str = "auto"
+    face: int = 0
+    crop_only: bool = False
+    reference: str = "auto"
+    parts: frozenset[str] = field(default_factory=lambda: frozenset(PARTS))
+    expression_scale: float = 1.0
+    pose_scale: float = 1.0
+    fps: float | None = None
+    max_seconds: float | None = None
+    smooth: bool = True
+    max_output_side: int = 1920
+    crf: int = 18
+
+    def __post_init__(self) -> None:
+        if self.size not in SIZES:
+            raise OptionError(f"--size {self.size}: use one of {', '.join(map(str, SIZES))}")
+        if self.engine not in ENGINES:
+            raise OptionError(f"--engine {self.engine}: use one of {', '.join(ENGINES)}")
+        if self.face < 0:
+            raise OptionError(f"--face {self.face}: use 0 for the largest face, 1 for the next, ...")
+        if self.reference not in ("auto", "first") and not self.reference.isdigit():
+            raise OptionError(f"--reference {self.reference!r}: use auto, first, or a frame number")
+        if not set(self.parts) <= set(PARTS) or not self.parts:
+            raise OptionError(f"--parts: use a subset of {', '.join(PARTS)}")
+        for name in ("expression_scale", "pose_scale"):
+            if not 0 <= getattr(self, name) <= 5:
+                raise OptionError(f"--{name.replace('_', '-')} {getattr(self, name)}: use a value from 0 to 5")
+        if self.fps is not None and not 1 <= self.fps <= 120:
+            raise OptionError(f"--fps {self.fps}: use a frame rate from 1 to 120")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise OptionError(f"--max-seconds {self.max_seconds}: use a positive number of seconds")
+        if not 0 <= self.crf <= 51:
+            raise OptionError(f"--crf {self.crf}: use 0 (lossless) to 51")

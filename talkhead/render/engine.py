@@ -1,0 +1,99 @@
+"""Renderer engines: source crop + source landmarks + target landmarks → frames.
+
+Every engine has the same small interface, so the learned engines of later
+stages (the codebook network compensates this coarse flow) plug in beside the
+analytic one:
+
+    prepared = engine.prepare(crop, landmarks)      # once per portrait
+    frames = engine.render(prepared, targets)       # per chunk of frames
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from talkhead.face.regions import FACE_OVAL, control_points
+from talkhead.render import flow
+from talkhead.render.mouth import MouthStyle, mouth_style, paint_mouths
+
+CONTROL = control_points(180)
+OVAL_IN_CONTROL = np.searchsorted(CONTROL, FACE_OVAL)  # face-oval points, as positions in CONTROL
+
+
+@dataclass(frozen=True)
+class PreparedSource:
+    """A portrait crop ready to render from.
+
+    image: float32 [1,3,S,S] in 0..1 on the engine's device.
+    landmarks: float32 [478,3], crop pixels.
+    controls: float32 [1,N,2], the control landmarks in [-1,1].
+    mouth: colours and opening of the portrait's mouth.
+    """
+
+    image: torch.Tensor
+    landmarks: np.ndarray
+    controls: torch.Tensor
+    mouth: MouthStyle
+
+
+class Engine(Protocol):
+    name: str
+    size: int
+
+    def prepare(self, crop: np.ndarray, landmarks: np.ndarray) -> PreparedSource: ...
+
+    def render(self, source: PreparedSource, targets: np.ndarray) -> np.ndarray: ...
+
+
+class AnalyticEngine:
+    """Thin-plate-spline warp of the portrait plus a synthesised mouth interior."""
+
+    name = "analytic"
+
+    def __init__(self, size: int, device: torch.device, grid: int | None = None) -> None:
+        self.size = size
+        self.device = device
+        self.grid = grid or 64
+
+    def prepare(self, crop: np.ndarray, landmarks: np.ndarray) -> PreparedSource:
+        """crop: uint8 [S,S,3] RGB; landmarks: float [478,3] in crop pixels."""
+        image = torch.from_numpy(crop).to(self.device).permute(2, 0, 1)[None].float() / 255
+        controls = flow.pixels_to_unit(torch.from_numpy(landmarks[CONTROL, :2]).float(), self.size)
+        return PreparedSource(image, landmarks.astype(np.float32), controls[None].to(self.device),
+                              mouth_style(crop, landmarks))
+
+    def flow(self, source: PreparedSource, targets: np.ndarray) -> torch.Tensor:
+        """Sampling grid float32 [B,S,S,2] for targets float [B,478,2+] (crop pixels)."""
+        tgt = flow.pixels_to_unit(torch.from_numpy(targets[:, :, :2]).float(), self.size).to(self.device)
+        src = source.controls.expand(len(targets), -1, -1)
+        ring_src, ring_tgt = flow.face_rings(src[:1, OVAL_IN_CONTROL], tgt[:, FACE_OVAL])
+        face = float(np.ptp(source.landmarks[:, :2], axis=0).max())
+        hidden = flow.hidden_points(targets[:, CONTROL], 0.03 * face, 0.05 * face)
+        weights = torch.from_numpy(1.0 - hidden.astype(np.float32)).to(self.device)
+        coarse = flow.tps_grid(torch.cat([tgt[:, CONTROL], ring_tgt], 1), torch.cat([src, ring_src], 1),
+                               self.grid, weights=weights)
+        return flow.upsample_grid(coarse, self.size)
+
+    @torch.inference_mode()
+    def render(self, source: PreparedSource, targets: np.ndarray) -> np.ndarray:
+        """Frames uint8 [B,S,S,3] RGB for target landmarks float [B,478,3] (crop pixels)."""
+        frames = flow.warp(source.image, self.flow(source, targets))
+        frames = paint_mouths(frames, targets, source.mouth)
+        return to_uint8(frames)
+
+
+def to_uint8(frames: torch.Tensor) -> np.ndarray:
+    """float [B,3,H,W] 0..1 → uint8 [B,H,W,3] on the CPU."""
+    return (frames.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+ENGINES = {"analytic": AnalyticEngine}
+
+
+def make_engine(name: str, size: int, device: torch.device) -> Engine:
+    """The engine called `name` (see ENGINES)."""
+    return ENGINES[name](size, device)

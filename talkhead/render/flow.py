@@ -1,0 +1,128 @@
+"""Dense motion from sparse landmarks: a thin-plate spline sampling grid.
+
+For every pixel of the target frame the grid says where to read the source
+image (backward warping), so several target points may read one source point
+(a mouth opening from closed lips) without tearing. Control points sit at the
+target landmarks and carry the matching source positions; anchors on the crop
+border carry themselves, so the border stays fixed and hair, ears and neck
+follow the face smoothly in between.
+
+Coordinates are normalised like `torch.nn.functional.grid_sample` with
+align_corners=False: x and y in [-1, 1] over the crop, pixel i of S at
+(2i + 1) / S - 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ANCHORS_PER_SIDE = 9
+
+
+def pixels_to_unit(points: torch.Tensor, size: int) -> torch.Tensor:
+    """Crop pixel coordinates (integer = pixel centre) → [-1, 1]."""
+    return (2 * points + 1) / size - 1
+
+
+def border_anchors(device: torch.device, per_side: int = ANCHORS_PER_SIDE) -> torch.Tensor:
+    """float32 [4*(per_side-1), 2] points evenly spaced on the square [-1,1]^2's edge."""
+    t = torch.linspace(-1, 1, per_side, device=device)[:-1]
+    one = torch.ones_like(t)
+    return torch.cat([
+        torch.stack([t, -one], 1), torch.stack([one, t], 1),
+        torch.stack([-t, one], 1), torch.stack([-one, -t], 1),
+    ])
+
+
+RINGS = ((1.2, 1.0), (1.6, 0.5))  # (radius over the face oval's, share of its motion)
+
+
+def face_rings(src_oval: torch.Tensor, tgt_oval: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Extra control points around the face, outside its oval.
+
+    src_oval: [1,K,2], tgt_oval: [B,K,2] face-oval points in [-1,1].
+    Returns (sources [B,R,2], targets [B,R,2]). Each ring point copies a share
+    of its oval point's motion, so the spline does not overshoot beyond the
+    face (a turning head would otherwise bulge into the background) and the
+    motion fades out smoothly towards the fixed border.
+    """
+    centre = src_oval.mean(1, keepdim=True)
+    moved = tgt_oval - src_oval
+    srcs, tgts = [], []
+    for radius, share in RINGS:
+        ring = centre + radius * (src_oval - centre)
+        srcs.append(ring.expand(tgt_oval.shape[0], -1, -1))
+        tgts.append(ring + share * moved)
+    return torch.cat(srcs, 1), torch.cat(tgts, 1)
+
+
+def hidden_points(points: np.ndarray, radius: float, depth: float) -> np.ndarray:
+    """bool [B,N]: points [B,N,3] (x, y, z away) with another point in front of them.
+
+    A point is hidden when some other point lies within `radius` of it in the
+    image and more than `depth` closer to the camera.
+    """
+    xy, z = points[..., :2], points[..., 2]
+    near = np.linalg.norm(xy[:, :, None] - xy[:, None], axis=-1) < radius   # [B,N,N]
+    front = z[:, None, :] < z[:, :, None] - depth                           # j in front of i
+    return (near & front).any(-1)
+
+
+def _kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """TPS radial basis U = r² log r² between a [B,P,2] and b [B,Q,2] → [B,P,Q]."""
+    d2 = (a.square().sum(-1, keepdim=True) + b.square().sum(-1)[:, None] - 2 * a @ b.transpose(1, 2)).clamp_min(0)
+    return d2 * torch.log(d2.clamp_min(1e-12))
+
+
+def tps_grid(targets: torch.Tensor, sources: torch.Tensor, grid: int, regularise: float = 1e-4,
+             weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Backward sampling grid float32 [B,grid,grid,2] from matched points.
+
+    targets: float32 [B,N,2] control points in the target frame, in [-1,1].
+    sources: float32 [B,N,2] where each target point reads the source, in [-1,1].
+    The spline passes (almost, by `regularise`) through every pair and through
+    the fixed border anchors, and bends as little as possible elsewhere.
+    weights: optional float [B,N] in 0..1; a pair with weight 0 is ignored
+    (its equation is relaxed), e.g. a landmark hidden behind the turned face.
+    """
+    b, device = targets.shape[0], targets.device
+    anchors = border_anchors(device)[None].expand(b, -1, -1)
+    ctrl = torch.cat([targets, anchors], 1).double()                      # [B,M,2]
+    vals = torch.cat([sources, anchors], 1).double()                      # [B,M,2]
+    m = ctrl.shape[1]
+    ones = torch.ones(b, m, 1, dtype=ctrl.dtype, device=device)
+    p = torch.cat([ones, ctrl], 2)                                        # [B,M,3]
+    relax = torch.full((b, m), regularise, dtype=ctrl.dtype, device=device)
+    if weights is not None:
+        relax[:, :weights.shape[1]] += 1e3 * (1 - weights.double())
+    k = _kernel(ctrl, ctrl) + torch.diag_embed(relax)
+    top = torch.cat([k, p], 2)                                            # [B,M,M+3]
+    bottom = torch.cat([p.transpose(1, 2), torch.zeros(b, 3, 3, dtype=ctrl.dtype, device=device)], 2)
+    system = torch.cat([top, bottom], 1)                                  # [B,M+3,M+3]
+    rhs = torch.cat([vals - ctrl, torch.zeros(b, 3, 2, dtype=ctrl.dtype, device=device)], 1)
+    # numpy's LAPACK: torch's batched MKL solve fails ("DLASWP") with 2+ threads.
+    coef = np.linalg.solve(system.cpu().numpy(), rhs.cpu().numpy())       # [B,M+3,2] displacement spline
+    coef = torch.from_numpy(coef).float().to(device)
+    axis = (2 * torch.arange(grid, device=device, dtype=torch.float32) + 1) / grid - 1
+    gy, gx = torch.meshgrid(axis, axis, indexing="ij")
+    pts = torch.stack([gx, gy], -1).reshape(1, grid * grid, 2).expand(b, -1, -1)  # [B,G,2]
+    u = _kernel(pts, ctrl.float())                                        # [B,G,M]
+    disp = u @ coef[:, :m] + coef[:, m:m + 1] + pts @ coef[:, m + 1:]     # [B,G,2]
+    return (pts + disp).reshape(b, grid, grid, 2)
+
+
+def upsample_grid(coarse: torch.Tensor, size: int) -> torch.Tensor:
+    """[B,g,g,2] sampling grid → [B,size,size,2] by bilinear interpolation."""
+    if coarse.shape[1] == size:
+        return coarse
+    up = F.interpolate(coarse.permute(0, 3, 1, 2), size=(size, size), mode="bilinear", align_corners=False)
+    return up.permute(0, 2, 3, 1)
+
+
+def warp(image: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """Sample image [1 or B,C,H,W] at grid [B,H,W,2] → [B,C,H,W] (bilinear, border clamp)."""
+    if image.shape[0] != grid.shape[0]:
+        image = image.expand(grid.shape[0], -1, -1, -1)
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
