@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -115,10 +115,33 @@ def animate(source: str | os.PathLike[str], driving: str | os.PathLike[str], out
     by `talkhead motion`. Raises TalkheadError subclasses on bad input.
     """
     start = time.perf_counter()
-    device = resolve_device(options.device)
+    resolve_device(options.device)  # fail early on a bad device, before any work
     src_path, drv_path = require_readable(source), require_readable(driving)
     portrait = find_portrait_face(load_image(src_path), options.face, str(src_path), options.max_output_side)
     motion, lost = load_driving_motion(drv_path, options, progress)
+    audio = drv_path if drv_path.suffix.lower() != ".npz" and has_audio(drv_path) else None
+    warnings = (f"{lost} of {len(motion)} driving frames had no face; they were bridged",) if lost else ()
+    return render_motion(portrait, motion, output, options, audio, progress, start, lost, warnings)
+
+
+def demo(output: str | os.PathLike[str], options: AnimateOptions = AnimateOptions(),
+         progress: Progress | None = None, seconds: float = 6.0) -> AnimateResult:
+    """Render the built-in demo (a bundled portrait, procedural motion) to `output`."""
+    from talkhead.demo import demo_portrait, procedural_motion
+
+    start = time.perf_counter()
+    portrait = find_portrait_face(demo_portrait(), options.face, "astronaut", options.max_output_side)
+    fps = options.fps or 25.0
+    motion = procedural_motion(seconds=options.max_seconds or seconds, fps=fps)
+    return render_motion(portrait, motion, output, replace(options, reference="first"), None, progress, start)
+
+
+def render_motion(portrait: Portrait, motion: Motion, output: str | os.PathLike[str], options: AnimateOptions,
+                  audio: Path | None = None, progress: Progress | None = None, start: float | None = None,
+                  lost: int = 0, warnings: tuple[str, ...] = ()) -> AnimateResult:
+    """Animate a located portrait with a Motion; write the MP4 (with `audio`'s track, if given)."""
+    start = time.perf_counter() if start is None else start
+    device = resolve_device(options.device)
     crop = cut(portrait.image, portrait.box, options.size)
     crop_lm = portrait.box.to_crop(portrait.landmarks, options.size)
     ref = reference_index(options.reference, motion, crop_lm)
@@ -126,19 +149,19 @@ def animate(source: str | os.PathLike[str], driving: str | os.PathLike[str], out
     engine = make_engine(options.engine, options.size, device)
     prepared = engine.prepare(crop, crop_lm)
     paste = None if options.crop_only else PasteBack.plan(portrait.box, portrait.image.shape)
-    audio = drv_path.suffix.lower() != ".npz" and has_audio(drv_path)
+    duration = len(targets) / motion.fps
     with atomic_output(output) as tmp:
         video_tmp = tmp.with_name(tmp.stem + ".video.mp4")
         try:
             size = _write_video(video_tmp, engine, prepared, targets, paste, portrait.image, motion.fps,
                                 options.crf, progress)
-            if not (audio and mux_audio(video_tmp, drv_path, tmp, duration=len(targets) / motion.fps)):
+            muxed = audio is not None and mux_audio(video_tmp, audio, tmp, duration=duration)
+            if not muxed:
                 os.replace(video_tmp, tmp)
         finally:
             video_tmp.unlink(missing_ok=True)
-    warnings = (f"{lost} of {len(motion)} driving frames had no face; they were bridged",) if lost else ()
-    return AnimateResult(str(output), len(targets), motion.fps, len(targets) / motion.fps, size[0], size[1],
-                         audio, ref, lost, engine.name, str(device), time.perf_counter() - start, warnings)
+    return AnimateResult(str(output), len(targets), motion.fps, duration, size[0], size[1], bool(muxed),
+                         ref, lost, engine.name, str(device), time.perf_counter() - start, warnings)
 
 
 def _write_video(path: Path, engine, prepared, targets: np.ndarray, paste: PasteBack | None,

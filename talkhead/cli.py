@@ -146,7 +146,11 @@ def animate(
         with _progress(quiet) as report:
             return run_animate(portrait, driving, output, options, report)
 
-    result = _run(debug, action)
+    _report(_run(debug, action), as_json, quiet)
+
+
+def _report(result, as_json: bool, quiet: bool) -> None:
+    """Warnings and the summary on stderr; the JSON line on stdout."""
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if as_json:
@@ -154,6 +158,27 @@ def animate(
     elif not quiet:
         err.print(f"wrote {result.output}: {result.frames} frames, {result.width}x{result.height}, "
                   f"{result.fps:g} fps, in {result.seconds:.1f} s", highlight=False)
+
+
+@app.command()
+def demo(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output MP4.")] = Path("talkhead-demo.mp4"),
+    size: Annotated[int, typer.Option(help="Face crop size processed: 256 or 512.")] = 512,
+    crop_only: Annotated[bool, typer.Option("--crop-only", help="Output the square face crop only.")] = False,
+    seconds: Annotated[float, typer.Option(help="Length of the demo.")] = 6.0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    as_json: AsJson = False, quiet: Quiet = False, debug: Debug = False,
+) -> None:
+    """Render a demo with no input files: a bundled portrait moved by procedural motion."""
+    from talkhead.api import demo as run_demo
+    from talkhead.options import AnimateOptions
+
+    def action():
+        options = AnimateOptions(size=size, device=device, crop_only=crop_only, max_seconds=seconds)
+        with _progress(quiet) as report:
+            return run_demo(output, options, report)
+
+    _report(_run(debug, action), as_json, quiet)
 
 
 @app.command("motion")
