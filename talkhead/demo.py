@@ -44,10 +44,11 @@ def blink_offsets() -> np.ndarray:
     off = np.zeros_like(c)
     for contour, (upper, lower) in zip((RIGHT_EYE, LEFT_EYE), EYE_LIDS):
         centre = c[contour].mean(0)
-        drop = c[lower, 1] - c[upper, 1]
-        near_x = np.clip(1 - np.abs(c[:, 0] - centre[0]) / 0.22, 0, 1)
-        above = (c[:, 1] <= centre[1] + 0.005) & (c[:, 1] > centre[1] - 0.12)
-        lid = np.clip(1 - (centre[1] - c[:, 1]) / 0.12, 0, 1)
+        drop = 0.9 * (c[lower, 1] - c[upper, 1])
+        near_x = np.clip(1 - np.abs(c[:, 0] - centre[0]) / 0.2, 0, 1) ** 0.5
+        upper_lid = (c[:, 1] < centre[1]) & np.isin(np.arange(len(c)), contour)
+        above = c[:, 1] < centre[1]
+        lid = np.where(upper_lid, 1.0, np.clip(1 - (c[upper, 1] - c[:, 1]) / 0.1, 0, 1) * 0.8)
         off[:, 1] += drop * near_x * above * lid * PARTS["eyes"]
     return off
 

@@ -70,7 +70,8 @@ class PasteBack:
 
     box: CropBox
     region: tuple[int, int, int, int]     # x0, y0, x1, y1 in the portrait, clipped
-    mask: np.ndarray                      # float32 [h,w,1] blend weights over the region
+    mask: np.ndarray                      # float32 [h,w] blend weights over the region
+    rest: np.ndarray                      # float32 [h,w], 1 - mask
 
     @classmethod
     def plan(cls, box: CropBox, portrait_shape: tuple[int, ...]) -> "PasteBack":
@@ -78,17 +79,15 @@ class PasteBack:
         x0, y0 = max(0, int(np.floor(box.x0))), max(0, int(np.floor(box.y0)))
         x1 = min(w, int(np.ceil(box.x0 + box.side)))
         y1 = min(h, int(np.ceil(box.y0 + box.side)))
-        mask = _warp_to_region(feather_mask(256)[..., None], box, (x0, y0, x1, y1), 256)
-        return cls(box, (x0, y0, x1, y1), mask.reshape(y1 - y0, x1 - x0, 1))
+        mask = _warp_to_region(feather_mask(256), box, (x0, y0, x1, y1), 256).reshape(y1 - y0, x1 - x0)
+        return cls(box, (x0, y0, x1, y1), mask, 1 - mask)
 
     def apply(self, portrait: np.ndarray, crop: np.ndarray) -> np.ndarray:
         """Portrait uint8 [H,W,3] with `crop` uint8 [S,S,3] blended in (new array)."""
         x0, y0, x1, y1 = self.region
         out = portrait.copy()
         placed = _warp_to_region(crop, self.box, self.region, crop.shape[0])
-        under = portrait[y0:y1, x0:x1].astype(np.float32)
-        blended = under + self.mask * (placed.astype(np.float32) - under)
-        out[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+        out[y0:y1, x0:x1] = cv2.blendLinear(placed, portrait[y0:y1, x0:x1], self.mask, self.rest)
         return out
 
 

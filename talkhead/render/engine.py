@@ -20,7 +20,8 @@ from talkhead.face.regions import FACE_OVAL, control_points
 from talkhead.render import flow
 from talkhead.render.mouth import MouthStyle, mouth_style, paint_mouths
 
-CONTROL = control_points(180)
+CONTROL = control_points(150)
+GRID = 48  # side of the coarse grid the spline is evaluated on (then upsampled)
 OVAL_IN_CONTROL = np.searchsorted(CONTROL, FACE_OVAL)  # face-oval points, as positions in CONTROL
 
 
@@ -57,7 +58,7 @@ class AnalyticEngine:
     def __init__(self, size: int, device: torch.device, grid: int | None = None) -> None:
         self.size = size
         self.device = device
-        self.grid = grid or 64
+        self.grid = grid or GRID
 
     def prepare(self, crop: np.ndarray, landmarks: np.ndarray) -> PreparedSource:
         """crop: uint8 [S,S,3] RGB; landmarks: float [478,3] in crop pixels."""

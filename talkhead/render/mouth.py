@@ -51,9 +51,9 @@ def mouth_style(image: np.ndarray, landmarks: np.ndarray) -> MouthStyle:
     white = np.full(3, max(0.85, float(skin.max())))
     gap, width = _opening(landmarks)
     return MouthStyle(
-        cavity=lip * 0.18,
-        teeth=np.clip(0.35 * skin + 0.65 * white, 0, 1) * 0.92,
-        tongue=lip * 0.55,
+        cavity=lip * 0.3,
+        teeth=np.clip(0.25 * skin + 0.75 * white, 0, 1),
+        tongue=lip * 0.7,
         source_open=gap / width,
     )
 
@@ -89,11 +89,12 @@ def _interior(lm: np.ndarray, style: MouthStyle, x0: int, y0: int, w: int, h: in
     open_px = float(np.interp(0.0, ul, hl) - np.interp(0.0, uu, hu))
     width = 2 * half
     across = np.clip(1 - np.abs(u) / 0.8, 0, 1) ** 0.5      # teeth fade towards the corners
-    depth = 0.55 + 0.45 * np.abs(u) ** 2                     # darker in the middle (throat)
+    depth = 0.5 + 0.5 * np.abs(u) ** 2                       # darker in the middle (throat)
     colour = style.cavity[None, None] * depth[..., None]
-    upper_h = min(0.45 * open_px, 0.12 * width) / open_px if open_px > 0 else 0
-    tooth_shade = 0.93 + 0.07 * np.cos(u * np.pi * 3.5)
-    up = np.clip((upper_h - t) / max(upper_h * 0.25, 1e-3), 0, 1) * across
+    upper_h = min(0.4 * open_px, 0.09 * width) / open_px if open_px > 0 else 0
+    seams = np.abs(((u * 4.2 + 0.5) % 1.0) - 0.5)             # tooth edges at seams ≈ 0
+    tooth_shade = (0.82 + 0.18 * np.clip(seams / 0.12, 0, 1)) * (1 - 0.25 * np.abs(u))
+    up = np.clip((upper_h - t) / max(upper_h * 0.2, 1e-3), 0, 1) * across
     colour = colour + (style.teeth[None, None] * tooth_shade[..., None] - colour) * up[..., None]
     lower_h = min(0.2 * open_px, 0.05 * width) / open_px if open_px > 0 else 0
     low = np.clip((t - (1 - lower_h)) / max(lower_h * 0.3, 1e-3), 0, 1) * across * 0.6
@@ -101,7 +102,7 @@ def _interior(lm: np.ndarray, style: MouthStyle, x0: int, y0: int, w: int, h: in
     tongue *= np.clip((open_px / width - 0.2) / 0.15, 0, 1)
     colour = colour + (style.tongue[None, None] - colour) * tongue[..., None]
     colour = colour + (style.teeth[None, None] * 0.8 - colour) * low[..., None]
-    shadow = 0.75 + 0.25 * np.clip(np.minimum(t, 1 - t) / 0.2, 0, 1)
+    shadow = 0.8 + 0.2 * np.clip(np.minimum(t, 1 - t) / 0.15, 0, 1)
     return (colour * shadow[..., None]).astype(np.float32)
 
 
@@ -125,7 +126,8 @@ def paint_mouths(frames: torch.Tensor, targets: np.ndarray, style: MouthStyle) -
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         pts = np.round((poly - [x0, y0]) * 4).astype(np.int32)
         cv2.fillPoly(mask, [pts], 255, lineType=cv2.LINE_AA, shift=2)
-        alpha = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32) / 255 * amount
+        soft = 2 * max(1, int(round(width / 60))) + 1             # edge softness grows with the mouth
+        alpha = cv2.GaussianBlur(mask, (soft, soft), 0).astype(np.float32) / 255 * amount
         inside = _interior(lm, style, x0, y0, x1 - x0, y1 - y0)
         region = frames[i, :, y0:y1, x0:x1]
         a = torch.from_numpy(alpha)[None].to(frames)
