@@ -18,7 +18,7 @@ from talkhead.face import pose as posefit
 from talkhead.face.canonical import CANONICAL_FACE
 from talkhead.face.crop import CropBox, PasteBack, crop_box, cut
 from talkhead.face.landmarks import FaceLandmarker
-from talkhead.io.files import atomic_output, require_readable
+from talkhead.io.files import atomic_output, check_writable, require_readable
 from talkhead.io.image import load_image
 from talkhead.io.motionfile import load_motion
 from talkhead.io.mux import has_audio, mux_audio
@@ -115,8 +115,9 @@ def animate(source: str | os.PathLike[str], driving: str | os.PathLike[str], out
     by `talkhead motion`. Raises TalkheadError subclasses on bad input.
     """
     start = time.perf_counter()
-    resolve_device(options.device)  # fail early on a bad device, before any work
+    resolve_device(options.device)  # fail early on bad settings, before any work
     src_path, drv_path = require_readable(source), require_readable(driving)
+    check_writable(Path(output))
     portrait = find_portrait_face(load_image(src_path), options.face, str(src_path), options.max_output_side)
     motion, lost = load_driving_motion(drv_path, options, progress)
     audio = drv_path if drv_path.suffix.lower() != ".npz" and has_audio(drv_path) else None

@@ -7,6 +7,7 @@ line on stdout.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -78,13 +79,15 @@ def _silence_native_logs() -> None:
     original stream.
     """
     try:
+        if sys.stderr.fileno() != 2:  # embedded or captured (e.g. CliRunner): leave it alone
+            return
         sys.stderr.flush()
         keep = os.dup(2)
         sys.stderr = os.fdopen(keep, "w", buffering=1, encoding=sys.stderr.encoding, errors="replace")
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)
         os.close(devnull)
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
         pass
 
 

@@ -29,7 +29,7 @@ class DrivingClip:
     """A driving video made from the astronaut with known per-frame motion."""
 
     path: Path
-    affines: np.ndarray       # float64 [T,3,2]... see `matrices`
+    affines: np.ndarray       # float64 [T,2,3]: portrait pixels → frame-t pixels
     centre: np.ndarray        # float [2] face centre the rotation is about (pixels)
     angles: np.ndarray        # float [T] degrees (counter-clockwise on screen, cv2 convention)
     shifts: np.ndarray        # float [T,2] pixels
@@ -145,10 +145,9 @@ def driving_clip(data_dir, driving_frames, face_centre) -> DrivingClip:
 
 
 @pytest.fixture(scope="session")
-def silent_clip(data_dir, driving_frames) -> Path:
-    """The driving clip without audio (for CLI tests)."""
-    return data_dir / "driving-silent.mp4" if (data_dir / "driving-silent.mp4").exists() else \
-        write_frames(data_dir / "driving-silent.mp4", driving_frames[0])
+def silent_clip(data_dir, driving_clip) -> Path:
+    """The driving clip's video without audio."""
+    return data_dir / "driving-silent.mp4"
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,7 @@ def require_readable(path: str | os.PathLike[str]) -> Path:
     return p
 
 
-def _check_writable(p: Path) -> None:
+def check_writable(p: Path) -> None:
     """Raise OutputError unless a file can be created at ``p``."""
     parent = p.parent
     if p.is_dir():
@@ -85,7 +85,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
             rename failed.
     """
     final = Path(path)
-    _check_writable(final)
+    check_writable(final)
     tmp = temp_path_for(final)
     try:
         yield tmp

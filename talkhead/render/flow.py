@@ -107,20 +107,31 @@ def tps_grid(targets: torch.Tensor, sources: torch.Tensor, grid: int, regularise
     # numpy's LAPACK: torch's batched MKL solve fails ("DLASWP") with 2+ threads.
     coef = np.linalg.solve(system.cpu().numpy(), rhs.cpu().numpy())       # [B,M+3,2] displacement spline
     coef = torch.from_numpy(coef).float().to(device)
-    axis = (2 * torch.arange(grid, device=device, dtype=torch.float32) + 1) / grid - 1
-    gy, gx = torch.meshgrid(axis, axis, indexing="ij")
-    pts = torch.stack([gx, gy], -1).reshape(1, grid * grid, 2).expand(b, -1, -1)  # [B,G,2]
+    pts = identity_grid(grid, device).reshape(1, grid * grid, 2).expand(b, -1, -1)  # [B,G,2]
     u = _kernel(pts, ctrl.float())                                        # [B,G,M]
     disp = u @ coef[:, :m] + coef[:, m:m + 1] + pts @ coef[:, m + 1:]     # [B,G,2]
     return (pts + disp).reshape(b, grid, grid, 2)
 
 
+def identity_grid(size: int, device: torch.device) -> torch.Tensor:
+    """float32 [1,size,size,2]: every pixel centre's own position in [-1,1]."""
+    axis = (2 * torch.arange(size, device=device, dtype=torch.float32) + 1) / size - 1
+    gy, gx = torch.meshgrid(axis, axis, indexing="ij")
+    return torch.stack([gx, gy], -1)[None]
+
+
 def upsample_grid(coarse: torch.Tensor, size: int) -> torch.Tensor:
-    """[B,g,g,2] sampling grid → [B,size,size,2] by bilinear interpolation."""
-    if coarse.shape[1] == size:
+    """[B,g,g,2] sampling grid → [B,size,size,2].
+
+    The displacement (not the absolute position) is interpolated, so the
+    identity stays exact up to the edges.
+    """
+    g = coarse.shape[1]
+    if g == size:
         return coarse
-    up = F.interpolate(coarse.permute(0, 3, 1, 2), size=(size, size), mode="bilinear", align_corners=False)
-    return up.permute(0, 2, 3, 1)
+    disp = (coarse - identity_grid(g, coarse.device)).permute(0, 3, 1, 2)
+    up = F.interpolate(disp, size=(size, size), mode="bilinear", align_corners=False)
+    return up.permute(0, 2, 3, 1) + identity_grid(size, coarse.device)
 
 
 def warp(image: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
