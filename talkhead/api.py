@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from functools import partial
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -146,33 +147,37 @@ def render_motion(portrait: Portrait, motion: Motion, output: str | os.PathLike[
     crop = cut(portrait.image, portrait.box, options.size)
     crop_lm = portrait.box.to_crop(portrait.landmarks, options.size)
     ref = reference_index(options.reference, motion, crop_lm)
-    targets = retarget(motion, crop_lm, ref, options.parts, options.expression_scale, options.pose_scale)
+    targets = partial(retarget, motion, crop_lm, ref, options.parts, options.expression_scale, options.pose_scale)
     engine = make_engine(options.engine, options.size, device)
     prepared = engine.prepare(crop, crop_lm)
     paste = None if options.crop_only else PasteBack.plan(portrait.box, portrait.image.shape)
-    duration = len(targets) / motion.fps
+    duration = len(motion) / motion.fps
     with atomic_output(output) as tmp:
         video_tmp = tmp.with_name(tmp.stem + ".video.mp4")
         try:
-            size = _write_video(video_tmp, engine, prepared, targets, paste, portrait.image, motion.fps,
-                                options.crf, progress)
+            size = _write_video(video_tmp, engine, prepared, targets, len(motion), paste, portrait.image,
+                                motion.fps, options.crf, progress)
             muxed = audio is not None and mux_audio(video_tmp, audio, tmp, duration=duration)
             if not muxed:
                 os.replace(video_tmp, tmp)
         finally:
             video_tmp.unlink(missing_ok=True)
-    return AnimateResult(str(output), len(targets), motion.fps, duration, size[0], size[1], bool(muxed),
+    return AnimateResult(str(output), len(motion), motion.fps, duration, size[0], size[1], bool(muxed),
                          ref, lost, engine.name, str(device), time.perf_counter() - start, warnings)
 
 
-def _write_video(path: Path, engine, prepared, targets: np.ndarray, paste: PasteBack | None,
-                 portrait: np.ndarray, fps: float, crf: int, progress: Progress | None) -> tuple[int, int]:
-    """Render every target in chunks and encode; returns the video's (width, height)."""
+def _write_video(path: Path, engine, prepared, targets: Callable[..., np.ndarray], count: int,
+                 paste: PasteBack | None, portrait: np.ndarray, fps: float, crf: int,
+                 progress: Progress | None) -> tuple[int, int]:
+    """Render `count` frames in chunks and encode; returns the video's (width, height).
+
+    targets(frames=slice) gives the target landmarks of a chunk.
+    """
     with VideoWriter(path, fps, crf=crf) as writer:
-        for i in range(0, len(targets), CHUNK):
-            for frame in engine.render(prepared, targets[i:i + CHUNK]):
+        for i in range(0, count, CHUNK):
+            for frame in engine.render(prepared, targets(frames=slice(i, i + CHUNK))):
                 writer.write(frame if paste is None else paste.apply(portrait, frame))
             if progress:
-                progress("rendering", min(i + CHUNK, len(targets)), len(targets))
+                progress("rendering", min(i + CHUNK, count), count)
         shape = frame.shape if paste is None else portrait.shape
     return shape[1] + shape[1] % 2, shape[0] + shape[0] % 2

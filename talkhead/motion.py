@@ -17,7 +17,7 @@ import numpy as np
 
 from talkhead.face import pose as posefit
 from talkhead.face.canonical import CANONICAL_FACE
-from talkhead.face.regions import EYE_LIDS, LIP_GAP, OUTER_EYE_CORNERS, PARTS
+from talkhead.face.regions import EYE_CORNERS, EYE_LIDS, LIP_GAP, MOUTH_CORNERS, PARTS
 
 FORMAT_VERSION = 1
 
@@ -127,6 +127,30 @@ def pick_reference(motion: Motion, source_rotation: np.ndarray, source_expressio
     return int(np.argmin(cost))
 
 
+RATIO_LIMITS = (0.4, 3.0)  # proportions outside this range are clipped (e.g. a nearly shut reference eye)
+
+
+def proportion_ratios(source: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Per-point, per-axis scale float [478,3] taking driving changes to the source face.
+
+    source, reference: expressions [478,3] (canonical units). The face as a
+    whole scales by the ratio of its extents; each eye by the ratio of its
+    width and opening, so a blink closes a large cartoon eye as fully as a
+    small one; the mouth by the ratio of its widths.
+    """
+    ratios = np.ones((478, 3))
+    extent = lambda e: e[:, :2].max(0) - e[:, :2].min(0)  # noqa: E731
+    ratios[:, :2] = extent(source) / extent(reference)
+    width = lambda e, a, b: np.linalg.norm(e[a, :2] - e[b, :2])  # noqa: E731
+    mouth = width(source, *MOUTH_CORNERS) / width(reference, *MOUTH_CORNERS)
+    ratios[PARTS["mouth"], :2] = mouth
+    for eye_side, (upper, lower), (outer, inner) in zip((-1, 1), EYE_LIDS, EYE_CORNERS):
+        ids = PARTS["eyes"] & (np.sign(CANONICAL_FACE[:, 0]) == eye_side)
+        ratios[ids, 0] = width(source, outer, inner) / width(reference, outer, inner)
+        ratios[ids, 1] = width(source, upper, lower) / max(width(reference, upper, lower), 1e-6)
+    return np.clip(ratios, *RATIO_LIMITS)
+
+
 def _scaled_rotation(rel: np.ndarray, factor: float) -> np.ndarray:
     """rel [T,3,3] raised to a real power `factor` (scales the rotation angle)."""
     if factor == 1.0:
@@ -146,35 +170,34 @@ def _scaled_rotation(rel: np.ndarray, factor: float) -> np.ndarray:
 
 def retarget(
     motion: Motion, source_landmarks: np.ndarray, reference: int, parts: frozenset[str],
-    expression_scale: float = 1.0, pose_scale: float = 1.0,
+    expression_scale: float = 1.0, pose_scale: float = 1.0, frames: slice = slice(None),
 ) -> np.ndarray:
-    """Target landmarks float32 [T,478,3] (source pixels) for every motion frame.
+    """Target landmarks float32 [T,478,3] (source pixels) for the motion's `frames`.
 
     Relative transfer: the change of each driving frame from the reference
-    frame is applied to the source face. Expression changes are scaled per
-    axis by the ratio of the source face's proportions to the reference face's.
+    frame is applied to the source face, scaled to the source's proportions
+    (see `proportion_ratios`). Call it chunk by chunk (`frames`) to keep
+    memory flat on long clips.
     parts: subset of {"pose", "expression", "eyes", "mouth"} to transfer.
     """
     src = source_landmarks[None].astype(np.float64)
     s_rot, s_trans, s_scale = posefit.fit_pose(src, CANONICAL_FACE)
     s_expr = posefit.to_head_frame(src, s_rot, s_trans, s_scale)[0]
     r = reference
-    expr = motion.expression.astype(np.float64)
-    extent = lambda e: e[:, :2].max(0) - e[:, :2].min(0)  # noqa: E731
-    ratio = np.append(extent(s_expr) / extent(expr[r]), 1.0)
+    ref_expr = motion.expression[r].astype(np.float64)
     weight = np.zeros(478)
     for part in parts & {"expression", "eyes", "mouth"}:
         weight[PARTS[part]] = 1.0
-    delta = (expr - expr[r]) * ratio * (expression_scale * weight)[:, None]
-    t_expr = s_expr[None] + delta
-    n = len(motion)
+    scale = proportion_ratios(s_expr, ref_expr) * (expression_scale * weight)[:, None]
+    t_expr = s_expr[None] + (motion.expression[frames].astype(np.float64) - ref_expr) * scale
+    n = len(t_expr)
     if "pose" in parts:
-        rel = _scaled_rotation(motion.rotation.astype(np.float64) @ motion.rotation[r].T, pose_scale)
+        rel = _scaled_rotation(motion.rotation[frames].astype(np.float64) @ motion.rotation[r].T, pose_scale)
         t_rot = rel @ s_rot[0]
-        shift = (motion.translation - motion.translation[r]).astype(np.float64) * s_scale[0] * pose_scale
+        shift = (motion.translation[frames] - motion.translation[r]).astype(np.float64) * s_scale[0] * pose_scale
         shift[:, 2] = 0.0
         t_trans = s_trans[0] + shift
-        t_scale = s_scale[0] * (motion.scale / motion.scale[r]).astype(np.float64) ** pose_scale
+        t_scale = s_scale[0] * (motion.scale[frames] / motion.scale[r]).astype(np.float64) ** pose_scale
     else:
         t_rot, t_trans, t_scale = np.repeat(s_rot, n, 0), np.repeat(s_trans, n, 0), np.repeat(s_scale, n)
     return posefit.from_head_frame(t_expr, t_rot, t_trans, t_scale).astype(np.float32)
