@@ -16,11 +16,13 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from talkhead.face.regions import FACE_OVAL, control_points
-from talkhead.render import flow
+from talkhead.face.regions import FACE_OVAL, LEFT_EYE, LEFT_IRIS, LIPS, RIGHT_EYE, RIGHT_IRIS, control_points
+from talkhead.render import flow, mesh
 from talkhead.render.mouth import MouthStyle, mouth_style, paint_mouths
 
 CONTROL = control_points(150)
+# Lids and lips touch when eyes and mouths close: that is not a turned head hiding them.
+OCCLUDABLE = ~np.isin(CONTROL, np.concatenate([LIPS, LEFT_EYE, RIGHT_EYE, LEFT_IRIS, RIGHT_IRIS]))
 GRID = 48  # side of the coarse grid the spline is evaluated on (then upsampled)
 OVAL_IN_CONTROL = np.searchsorted(CONTROL, FACE_OVAL)  # face-oval points, as positions in CONTROL
 
@@ -77,7 +79,11 @@ class AnalyticEngine:
         weights = torch.from_numpy(1.0 - hidden.astype(np.float32)).to(self.device)
         coarse = flow.tps_grid(torch.cat([tgt[:, CONTROL], ring_tgt], 1), torch.cat([src, ring_src], 1),
                                self.grid, weights=weights)
-        return flow.upsample_grid(coarse, self.size)
+        grid = flow.upsample_grid(coarse, self.size)
+        fine = grid.cpu().numpy()
+        for b in range(len(targets)):
+            mesh.eye_warp(fine[b], targets[b], source.landmarks)
+        return torch.from_numpy(fine).to(self.device)
 
     @torch.inference_mode()
     def render(self, source: PreparedSource, targets: np.ndarray) -> np.ndarray:
