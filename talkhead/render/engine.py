@@ -82,7 +82,7 @@ class AnalyticEngine:
         grid = flow.upsample_grid(coarse, self.size)
         fine = grid.cpu().numpy()
         for b in range(len(targets)):
-            mesh.eye_warp(fine[b], targets[b], source.landmarks)
+            mesh.mesh_warp(fine[b], targets[b], source.landmarks)
         return torch.from_numpy(fine).to(self.device)
 
     @torch.inference_mode()
