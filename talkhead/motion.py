@@ -222,7 +222,7 @@ def _one_euro_pass(x: np.ndarray, fps: float, min_cutoff: float, beta: float, d_
     return out
 
 
-def smooth_landmarks(landmarks: np.ndarray, fps: float, min_cutoff: float = 2.0, beta: float = 0.6,
+def smooth_landmarks(landmarks: np.ndarray, fps: float, min_cutoff: float = 1.5, beta: float = 4.0,
                      d_cutoff: float = 1.0) -> np.ndarray:
     """Remove measurement jitter from landmarks [T,478,3] without lagging fast motion.
 

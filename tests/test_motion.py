@@ -80,8 +80,8 @@ def test_head_frame_round_trip():
 # --- smoothing and gaps -------------------------------------------------------------------------
 
 # Measured on the canonical face (width 157 px) with Gaussian jitter of 1 % of
-# the face width per coordinate: frame-to-frame jitter drops 4.3x, the
-# position error (RMS) 2.4x. A jump of 0.3 face widths at frame 30 is reached
+# the face width per coordinate: frame-to-frame jitter drops 5.1x, the
+# position error (RMS) 2.6x (min_cutoff 1.5 Hz, beta 4; it was 4.3x and 2.4x at 2 Hz, 0.6). A jump of 0.3 face widths at frame 30 is reached
 # to 84 % one frame later, 95 % three frames later, 99 % six frames later
 # (the forward-backward filter is symmetric, so it starts early by as much).
 JITTER_STEP_REDUCTION = 3.5
