@@ -30,6 +30,8 @@ from talkhead.render.engine import make_engine
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 CHUNK = 8  # frames rendered together
+DETAIL_FROM = 1.3  # sample frames at the portrait's own resolution (up to 2x --size) when its crop is
+                   # this much larger than --size
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,10 @@ def render_motion(portrait: Portrait, motion: Motion, output: str | os.PathLike[
     ref = reference_index(options.reference, motion, crop_lm)
     targets = partial(retarget, motion, crop_lm, ref, options.parts, options.expression_scale, options.pose_scale)
     engine = make_engine(options.engine, options.size, device)
-    prepared = engine.prepare(crop, crop_lm)
+    detail = None
+    if options.detail and not options.crop_only and portrait.box.side > DETAIL_FROM * options.size:
+        detail = cut(portrait.image, portrait.box, min(round(portrait.box.side), 2 * options.size))
+    prepared = engine.prepare(crop, crop_lm, detail)
     paste = None if options.crop_only else PasteBack.plan(portrait.box, portrait.image.shape)
     duration = len(motion) / motion.fps
     with atomic_output(output) as tmp:

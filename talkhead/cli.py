@@ -135,6 +135,7 @@ def animate(
     engine: Annotated[str, typer.Option(help="Renderer: analytic.")] = "analytic",
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     no_smooth: Annotated[bool, typer.Option("--no-smooth", help="Keep the raw, unsmoothed tracking.")] = False,
+    no_detail: Annotated[bool, typer.Option("--no-detail", help="Render large faces at --size only (faster, softer).")] = False,
     as_json: AsJson = False, quiet: Quiet = False, debug: Debug = False,
 ) -> None:
     from talkhead.api import animate as run_animate
@@ -144,7 +145,7 @@ def animate(
         options = AnimateOptions(
             size=size, engine=engine, device=device, face=face, crop_only=crop_only, reference=reference,
             parts=parse_parts(parts), expression_scale=expression_scale, pose_scale=pose_scale, fps=fps,
-            max_seconds=max_seconds, smooth=not no_smooth,
+            max_seconds=max_seconds, smooth=not no_smooth, detail=not no_detail,
         )
         with _progress(quiet) as report:
             return run_animate(portrait, driving, output, options, report)

@@ -28,6 +28,8 @@ class AnimateOptions:
 
     reference: 'auto' (the driving frame closest to the portrait's pose and
     expression), 'first', or a frame number.
+    detail: for a portrait whose face crop is larger than `size`, sample the
+    frames from the portrait at up to twice `size` (sharper, slower).
     """
 
     size: int = 512
@@ -42,6 +44,7 @@ class AnimateOptions:
     fps: float | None = None
     max_seconds: float | None = None
     smooth: bool = True
+    detail: bool = True
     max_output_side: int = 1920
     crf: int = 18
 

@@ -32,12 +32,14 @@ class PreparedSource:
     """A portrait crop ready to render from.
 
     image: float32 [1,3,S,S] in 0..1 on the engine's device.
+    detail: float32 [1,3,R,R], the same crop at the resolution frames are sampled at (R >= S).
     landmarks: float32 [478,3], crop pixels.
     controls: float32 [1,N,2], the control landmarks in [-1,1].
     mouth: colours and opening of the portrait's mouth.
     """
 
     image: torch.Tensor
+    detail: torch.Tensor
     landmarks: np.ndarray
     controls: torch.Tensor
     mouth: MouthStyle
@@ -47,7 +49,8 @@ class Engine(Protocol):
     name: str
     size: int
 
-    def prepare(self, crop: np.ndarray, landmarks: np.ndarray) -> PreparedSource: ...
+    def prepare(self, crop: np.ndarray, landmarks: np.ndarray, detail: np.ndarray | None = None
+                ) -> PreparedSource: ...
 
     def render(self, source: PreparedSource, targets: np.ndarray) -> np.ndarray: ...
 
@@ -62,12 +65,23 @@ class AnalyticEngine:
         self.device = device
         self.grid = grid or GRID
 
-    def prepare(self, crop: np.ndarray, landmarks: np.ndarray) -> PreparedSource:
-        """crop: uint8 [S,S,3] RGB; landmarks: float [478,3] in crop pixels."""
-        image = torch.from_numpy(crop).to(self.device).permute(2, 0, 1)[None].float() / 255
+    def prepare(self, crop: np.ndarray, landmarks: np.ndarray, detail: np.ndarray | None = None
+                ) -> PreparedSource:
+        """crop: uint8 [S,S,3] RGB; landmarks: float [478,3] in crop pixels.
+
+        detail: optionally the same crop at a higher resolution R (uint8 [R,R,3]):
+        the motion is computed at S, but frames are then sampled from it at R,
+        so a large portrait keeps its sharpness.
+        """
+        image = self._tensor(crop)
         controls = flow.pixels_to_unit(torch.from_numpy(landmarks[CONTROL, :2]).float(), self.size)
-        return PreparedSource(image, landmarks.astype(np.float32), controls[None].to(self.device),
+        return PreparedSource(image, image if detail is None else self._tensor(detail),
+                              landmarks.astype(np.float32), controls[None].to(self.device),
                               mouth_style(crop, landmarks))
+
+    def _tensor(self, image: np.ndarray) -> torch.Tensor:
+        """uint8 [H,W,3] → float32 [1,3,H,W] 0..1 on the device."""
+        return torch.from_numpy(image).to(self.device).permute(2, 0, 1)[None].float() / 255
 
     def flow(self, source: PreparedSource, targets: np.ndarray) -> torch.Tensor:
         """Sampling grid float32 [B,S,S,2] for targets float [B,478,2+] (crop pixels)."""
@@ -75,7 +89,7 @@ class AnalyticEngine:
         src = source.controls.expand(len(targets), -1, -1)
         ring_src, ring_tgt = flow.face_rings(src[:1, OVAL_IN_CONTROL], tgt[:, FACE_OVAL])
         face = float(np.ptp(source.landmarks[:, :2], axis=0).max())
-        hidden = flow.hidden_points(targets[:, CONTROL], 0.03 * face, 0.05 * face)
+        hidden = flow.hidden_points(targets[:, CONTROL], 0.03 * face, 0.05 * face) & OCCLUDABLE
         weights = torch.from_numpy(1.0 - hidden.astype(np.float32)).to(self.device)
         coarse = flow.tps_grid(torch.cat([tgt[:, CONTROL], ring_tgt], 1), torch.cat([src, ring_src], 1),
                                self.grid, weights=weights)
@@ -87,15 +101,21 @@ class AnalyticEngine:
 
     @torch.inference_mode()
     def render(self, source: PreparedSource, targets: np.ndarray) -> np.ndarray:
-        """Frames uint8 [B,S,S,3] RGB for target landmarks float [B,478,3] (crop pixels)."""
-        frames = flow.warp(source.image, self.flow(source, targets))
-        frames = paint_mouths(frames, targets, source.mouth)
+        """Frames uint8 [B,R,R,3] RGB for target landmarks float [B,478,3] (crop pixels at S).
+
+        R is the resolution of `source.detail` (S unless a detail crop was given).
+        """
+        out = source.detail.shape[-1]
+        grid = flow.upsample_grid(self.flow(source, targets), out)
+        frames = flow.warp(source.detail, grid)
+        frames = paint_mouths(frames, targets * (out / self.size), source.mouth)
         return to_uint8(frames)
 
 
 def to_uint8(frames: torch.Tensor) -> np.ndarray:
     """float [B,3,H,W] 0..1 → uint8 [B,H,W,3] on the CPU."""
-    return (frames.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    scaled = frames.permute(0, 2, 3, 1).mul(255).add_(0.5).clamp_(0, 255)   # [B,H,W,3], a view → one copy
+    return scaled.to(torch.uint8).cpu().numpy()
 
 
 ENGINES = {"analytic": AnalyticEngine}
