@@ -13,20 +13,18 @@ import cv2
 import numpy as np
 
 from talkhead.device import resolve_device
-from talkhead.drivers.video import motion_from_video
+from talkhead.drivers.video import VideoMotion, motion_from_video
 from talkhead.errors import NoFaceFound, OptionError
-from talkhead.face import pose as posefit
-from talkhead.face.canonical import CANONICAL_FACE
 from talkhead.face.crop import CropBox, PasteBack, crop_box, cut
 from talkhead.face.landmarks import FaceLandmarker
 from talkhead.io.files import atomic_output, check_writable, require_readable
 from talkhead.io.image import load_image
-from talkhead.io.motionfile import load_motion
+from talkhead.io.motionfile import load_motion, save_motion
 from talkhead.io.mux import has_audio, mux_audio
 from talkhead.io.video import VideoWriter
-from talkhead.motion import Motion, pick_reference, retarget
-from talkhead.options import AnimateOptions
-from talkhead.render.engine import make_engine
+from talkhead.motion import Motion, pick_reference, retarget, source_pose
+from talkhead.options import AnimateOptions, MotionOptions
+from talkhead.render.engine import Engine, PreparedSource, make_engine
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 CHUNK = 8  # frames rendered together
@@ -85,11 +83,9 @@ def find_portrait_face(image: np.ndarray, face: int, name: str, max_side: int) -
 def load_driving_motion(driving: Path, options: AnimateOptions, progress: Progress | None) -> tuple[Motion, int]:
     """Motion of a driving video (or a saved .npz motion) and its count of bridged frames."""
     if driving.suffix.lower() == ".npz":
-        motion = load_motion(driving)
+        motion = load_motion(driving).resample(options.fps) if options.fps else load_motion(driving)
         if options.max_seconds:
-            keep = max(1, int(round(options.max_seconds * motion.fps)))
-            motion = Motion(motion.fps, *(a[:keep] for a in (motion.rotation, motion.translation,
-                                                              motion.scale, motion.expression, motion.valid)))
+            motion = motion.head(int(round(options.max_seconds * motion.fps)))
         return motion, int((~motion.valid).sum())
     report = (lambda d, t: progress("tracking", d, t)) if progress else None
     measured = motion_from_video(driving, options.fps, options.max_seconds, options.smooth, report)
@@ -104,10 +100,8 @@ def reference_index(reference: str, motion: Motion, crop_landmarks: np.ndarray) 
         if int(reference) >= len(motion):
             raise OptionError(f"--reference {reference}: the driving motion has only {len(motion)} frames")
         return int(reference)
-    lm = crop_landmarks[None].astype(np.float64)
-    rot, trans, scale = posefit.fit_pose(lm, CANONICAL_FACE)
-    expression = posefit.to_head_frame(lm, rot, trans, scale)[0]
-    return pick_reference(motion, rot[0], expression)
+    rotation, _, _, expression = source_pose(crop_landmarks)
+    return pick_reference(motion, rotation, expression)
 
 
 def animate(source: str | os.PathLike[str], driving: str | os.PathLike[str], output: str | os.PathLike[str],
@@ -128,15 +122,31 @@ def animate(source: str | os.PathLike[str], driving: str | os.PathLike[str], out
     return render_motion(portrait, motion, output, options, audio, progress, start, lost, warnings)
 
 
+def measure_motion(driving: str | os.PathLike[str], output: str | os.PathLike[str],
+                   options: MotionOptions = MotionOptions(), progress: Progress | None = None) -> VideoMotion:
+    """Measure a driving video's motion once and save it (.npz) to animate many portraits with."""
+    drv_path, out_path = require_readable(driving), Path(output)
+    if out_path.suffix.lower() != ".npz":
+        raise OptionError(f"motion file {out_path}: give it the .npz suffix (animate recognises motion files by it)")
+    check_writable(out_path)
+    report = (lambda d, t: progress("tracking", d, t)) if progress else None
+    measured = motion_from_video(drv_path, options.fps, options.max_seconds, options.smooth, report)
+    save_motion(out_path, measured.motion)
+    return measured
+
+
 def demo(output: str | os.PathLike[str], options: AnimateOptions = AnimateOptions(),
-         progress: Progress | None = None, seconds: float = 6.0) -> AnimateResult:
-    """Render the built-in demo (a bundled portrait, procedural motion) to `output`."""
+         progress: Progress | None = None) -> AnimateResult:
+    """Render the built-in demo (a bundled portrait, procedural motion) to `output`.
+
+    Its length is `options.max_seconds` (default 6 s).
+    """
     from talkhead.demo import demo_portrait, procedural_motion
 
     start = time.perf_counter()
     portrait = find_portrait_face(demo_portrait(), options.face, "astronaut", options.max_output_side)
     fps = options.fps or 25.0
-    motion = procedural_motion(seconds=options.max_seconds or seconds, fps=fps)
+    motion = procedural_motion(seconds=options.max_seconds or 6.0, fps=fps)
     return render_motion(portrait, motion, output, replace(options, reference="first"), None, progress, start)
 
 
@@ -156,9 +166,9 @@ def render_motion(portrait: Portrait, motion: Motion, output: str | os.PathLike[
         detail = cut(portrait.image, portrait.box, min(round(portrait.box.side), 2 * options.size))
     prepared = engine.prepare(crop, crop_lm, detail)
     paste = None if options.crop_only else PasteBack.plan(portrait.box, portrait.image.shape)
-    duration = len(motion) / motion.fps
+    duration = motion.duration
     with atomic_output(output) as tmp:
-        video_tmp = tmp.with_name(tmp.stem + ".video.mp4")
+        video_tmp = tmp.with_name(tmp.name + ".video.mp4")
         try:
             size = _write_video(video_tmp, engine, prepared, targets, len(motion), paste, portrait.image,
                                 motion.fps, options.crf, progress)
@@ -171,7 +181,7 @@ def render_motion(portrait: Portrait, motion: Motion, output: str | os.PathLike[
                          ref, lost, engine.name, str(device), time.perf_counter() - start, warnings)
 
 
-def _write_video(path: Path, engine, prepared, targets: Callable[..., np.ndarray], count: int,
+def _write_video(path: Path, engine: Engine, prepared: PreparedSource, targets: Callable[..., np.ndarray], count: int,
                  paste: PasteBack | None, portrait: np.ndarray, fps: float, crf: int,
                  progress: Progress | None) -> tuple[int, int]:
     """Render `count` frames in chunks and encode; returns the video's (width, height).

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from talkhead import __version__
-from talkhead.errors import TalkheadError
+from talkhead.errors import OptionError, TalkheadError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Talking-head videos from one portrait, fast on a plain CPU.")
@@ -178,6 +178,8 @@ def demo(
     from talkhead.options import AnimateOptions
 
     def action():
+        if not seconds > 0:
+            raise OptionError(f"--seconds {seconds}: use a positive length")
         options = AnimateOptions(size=size, device=device, crop_only=crop_only, max_seconds=seconds)
         with _progress(quiet) as report:
             return run_demo(output, options, report)
@@ -195,21 +197,18 @@ def motion_cmd(
     as_json: AsJson = False, quiet: Quiet = False, debug: Debug = False,
 ) -> None:
     """Measure a driving video's motion once, to animate many portraits with it."""
-    from talkhead.drivers.video import motion_from_video
-    from talkhead.io.motionfile import save_motion
+    from talkhead.api import measure_motion
+    from talkhead.options import MotionOptions
 
     def action():
+        options = MotionOptions(fps=fps, max_seconds=max_seconds, smooth=not no_smooth)
         with _progress(quiet) as report:
-            track = (lambda d, t: report("tracking", d, t)) if report else None
-            measured = motion_from_video(driving, fps, max_seconds, not no_smooth, track)
-        save_motion(output, measured.motion)
-        return measured
+            return measure_motion(driving, output, options, report)
 
     measured = _run(debug, action)
-    result = {"output": str(output), "frames": measured.frames, "fps": measured.motion.fps,
-              "lost_frames": measured.lost}
     if as_json:
-        typer.echo(json.dumps(result))
+        typer.echo(json.dumps({"output": str(output), "frames": measured.frames, "fps": measured.motion.fps,
+                               "lost_frames": measured.lost}))
     elif not quiet:
         err.print(f"wrote {output}: {measured.frames} frames ({measured.lost} without a face)", highlight=False)
 

@@ -56,7 +56,7 @@ def blink_offsets() -> np.ndarray:
 def procedural_motion(seconds: float = 6.0, fps: float = 25.0, seed: int = 0) -> Motion:
     """A lively, deterministic Motion: nods, turns, speech-like mouth, blinks."""
     rng = np.random.default_rng(seed)
-    t = np.arange(int(round(seconds * fps))) / fps
+    t = np.arange(max(1, int(round(seconds * fps)))) / fps
     pitch = np.radians(4 * np.sin(2 * np.pi * 0.35 * t) + 2 * np.sin(2 * np.pi * 1.1 * t))
     yaw = np.radians(7 * np.sin(2 * np.pi * 0.2 * t + 1.0))
     roll = np.radians(3 * np.sin(2 * np.pi * 0.27 * t + 0.5))

@@ -24,4 +24,7 @@ def resolve_device(name: str = "auto") -> torch.device:
         raise DeviceError("--device cuda asked for, but this torch build sees no CUDA GPU: use --device cpu or auto")
     if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise DeviceError("--device mps asked for, but Apple MPS is not available: use --device cpu or auto")
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise DeviceError(f"--device {name}: {exc}; use auto, cpu, cuda, cuda:N or mps") from None

@@ -48,6 +48,22 @@ class Motion:
     def duration(self) -> float:
         return len(self) / self.fps
 
+    def _take(self, index: np.ndarray | slice, fps: float) -> "Motion":
+        return Motion(fps, self.rotation[index], self.translation[index], self.scale[index],
+                      self.expression[index], self.valid[index])
+
+    def head(self, frames: int) -> "Motion":
+        """The first `frames` frames (at least one)."""
+        return self._take(slice(0, max(1, frames)), self.fps)
+
+    def resample(self, fps: float) -> "Motion":
+        """The motion at another frame rate: each new frame takes the latest old frame at its time."""
+        if abs(fps - self.fps) < 1e-6:
+            return self
+        count = max(1, int(round(len(self) * fps / self.fps)))
+        index = np.minimum((np.arange(count) * self.fps / fps + 1e-6).astype(int), len(self) - 1)
+        return self._take(index, float(fps))
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays for saving (see `talkhead.io.motionfile`)."""
         return {
@@ -111,6 +127,16 @@ def _angle_between(rot_a: np.ndarray, rot_b: np.ndarray) -> np.ndarray:
     rel = rot_a @ rot_b.T
     cos = (np.trace(rel, axis1=1, axis2=2) - 1) / 2
     return np.degrees(np.arccos(np.clip(cos, -1, 1)))
+
+
+def source_pose(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """Head pose and expression of one face's landmarks [478,3] (pixels).
+
+    Returns rotation [3,3], translation [3], scale, expression [478,3] (canonical units).
+    """
+    lm = landmarks[None].astype(np.float64)
+    rot, trans, scale = posefit.fit_pose(lm, CANONICAL_FACE)
+    return rot[0], trans[0], float(scale[0]), posefit.to_head_frame(lm, rot, trans, scale)[0]
 
 
 def pick_reference(motion: Motion, source_rotation: np.ndarray, source_expression: np.ndarray) -> int:
@@ -180,9 +206,7 @@ def retarget(
     memory flat on long clips.
     parts: subset of {"pose", "expression", "eyes", "mouth"} to transfer.
     """
-    src = source_landmarks[None].astype(np.float64)
-    s_rot, s_trans, s_scale = posefit.fit_pose(src, CANONICAL_FACE)
-    s_expr = posefit.to_head_frame(src, s_rot, s_trans, s_scale)[0]
+    s_rot, s_trans, s_scale, s_expr = source_pose(source_landmarks)
     r = reference
     ref_expr = motion.expression[r].astype(np.float64)
     weight = np.zeros(478)
@@ -193,13 +217,13 @@ def retarget(
     n = len(t_expr)
     if "pose" in parts:
         rel = _scaled_rotation(motion.rotation[frames].astype(np.float64) @ motion.rotation[r].T, pose_scale)
-        t_rot = rel @ s_rot[0]
-        shift = (motion.translation[frames] - motion.translation[r]).astype(np.float64) * s_scale[0] * pose_scale
+        t_rot = rel @ s_rot
+        shift = (motion.translation[frames] - motion.translation[r]).astype(np.float64) * s_scale * pose_scale
         shift[:, 2] = 0.0
-        t_trans = s_trans[0] + shift
-        t_scale = s_scale[0] * (motion.scale[frames] / motion.scale[r]).astype(np.float64) ** pose_scale
+        t_trans = s_trans + shift
+        t_scale = s_scale * (motion.scale[frames] / motion.scale[r]).astype(np.float64) ** pose_scale
     else:
-        t_rot, t_trans, t_scale = np.repeat(s_rot, n, 0), np.repeat(s_trans, n, 0), np.repeat(s_scale, n)
+        t_rot, t_trans, t_scale = np.repeat(s_rot[None], n, 0), np.repeat(s_trans[None], n, 0), np.full(n, s_scale)
     return posefit.from_head_frame(t_expr, t_rot, t_trans, t_scale).astype(np.float32)
 
 

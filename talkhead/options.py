@@ -6,19 +6,39 @@ from dataclasses import dataclass, field
 
 from talkhead.errors import OptionError
 
-PARTS = ("pose", "expression", "eyes", "mouth")
+PART_NAMES = ("pose", "expression", "eyes", "mouth")
 SIZES = (256, 512)
 ENGINES = ("analytic",)
+
+
+def check_timing(fps: float | None, max_seconds: float | None) -> None:
+    """Raise OptionError for a frame rate or a length that cannot be used."""
+    if fps is not None and not 1 <= fps <= 120:
+        raise OptionError(f"--fps {fps}: use a frame rate from 1 to 120")
+    if max_seconds is not None and not max_seconds > 0:
+        raise OptionError(f"--max-seconds {max_seconds}: use a positive number of seconds")
+
+
+@dataclass(frozen=True)
+class MotionOptions:
+    """How `talkhead.measure_motion` works."""
+
+    fps: float | None = None
+    max_seconds: float | None = None
+    smooth: bool = True
+
+    def __post_init__(self) -> None:
+        check_timing(self.fps, self.max_seconds)
 
 
 def parse_parts(text: str) -> frozenset[str]:
     """'pose,mouth' → frozenset; 'all' → every part."""
     names = {p.strip() for p in text.split(",") if p.strip()}
     if names == {"all"}:
-        return frozenset(PARTS)
-    unknown = names - set(PARTS)
+        return frozenset(PART_NAMES)
+    unknown = names - set(PART_NAMES)
     if unknown or not names:
-        raise OptionError(f"--parts {text!r}: use a comma-separated subset of {', '.join(PARTS)}, or all")
+        raise OptionError(f"--parts {text!r}: use a comma-separated subset of {', '.join(PART_NAMES)}, or all")
     return frozenset(names)
 
 
@@ -38,7 +58,7 @@ class AnimateOptions:
     face: int = 0
     crop_only: bool = False
     reference: str = "auto"
-    parts: frozenset[str] = field(default_factory=lambda: frozenset(PARTS))
+    parts: frozenset[str] = field(default_factory=lambda: frozenset(PART_NAMES))
     expression_scale: float = 1.0
     pose_scale: float = 1.0
     fps: float | None = None
@@ -57,14 +77,11 @@ class AnimateOptions:
             raise OptionError(f"--face {self.face}: use 0 for the largest face, 1 for the next, ...")
         if self.reference not in ("auto", "first") and not self.reference.isdigit():
             raise OptionError(f"--reference {self.reference!r}: use auto, first, or a frame number")
-        if not set(self.parts) <= set(PARTS) or not self.parts:
-            raise OptionError(f"--parts: use a subset of {', '.join(PARTS)}")
+        if not set(self.parts) <= set(PART_NAMES) or not self.parts:
+            raise OptionError(f"--parts: use a subset of {', '.join(PART_NAMES)}")
         for name in ("expression_scale", "pose_scale"):
             if not 0 <= getattr(self, name) <= 5:
                 raise OptionError(f"--{name.replace('_', '-')} {getattr(self, name)}: use a value from 0 to 5")
-        if self.fps is not None and not 1 <= self.fps <= 120:
-            raise OptionError(f"--fps {self.fps}: use a frame rate from 1 to 120")
-        if self.max_seconds is not None and not self.max_seconds > 0:
-            raise OptionError(f"--max-seconds {self.max_seconds}: use a positive number of seconds")
+        check_timing(self.fps, self.max_seconds)
         if not 0 <= self.crf <= 51:
             raise OptionError(f"--crf {self.crf}: use 0 (lossless) to 51")

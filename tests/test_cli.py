@@ -130,6 +130,25 @@ def test_motion_output_folder_missing(tmp_path, silent_clip):
     check_error(code, out, err, "nope", tmp_path)
 
 
+@pytest.mark.parametrize("args, named", [
+    (["--fps", "-5"], "--fps"),
+    (["--max-seconds", "-1"], "--max-seconds"),
+])
+def test_motion_bad_options(tmp_path, silent_clip, args, named):
+    code, out, err = run_cli(["motion", silent_clip, "-o", tmp_path / "m.npz", *args])
+    check_error(code, out, err, named, tmp_path)
+
+
+def test_motion_needs_npz_suffix(tmp_path, silent_clip):
+    code, out, err = run_cli(["motion", silent_clip, "-o", tmp_path / "m", "--max-seconds", "0.2"])
+    check_error(code, out, err, ".npz", tmp_path)
+
+
+def test_demo_bad_length(tmp_path):
+    code, out, err = run_cli(["demo", "-o", tmp_path / "d.mp4", "--seconds", "0"])
+    check_error(code, out, err, "--seconds", tmp_path)
+
+
 # --- success paths ------------------------------------------------------------------------------
 
 def test_animate_json_line(tmp_path, astronaut_png, driving_clip):
@@ -161,6 +180,11 @@ def test_motion_then_animate(tmp_path, astronaut_png, silent_clip):
     animated = json.loads(out)
     assert animated["frames"] == result["frames"] and animated["audio"] is False
     assert target.exists()
+    # A saved motion follows --fps too: 15 frames at 25 fps are 6 at 10 fps.
+    code, out, err = run_cli(["animate", astronaut_png, motion, "-o", target, "--size", "256", "--crop-only",
+                              "--json", "--fps", "10"])
+    assert code == 0, err
+    assert json.loads(out)["fps"] == pytest.approx(10) and json.loads(out)["frames"] == 6
 
 
 # --- the installed console script ---------------------------------------------------------------

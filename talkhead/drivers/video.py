@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from talkhead.errors import NoFaceFound
+from talkhead.errors import MediaError, NoFaceFound
 from talkhead.face.landmarks import FaceLandmarker, FaceTracker
 from talkhead.io.video import iter_frames, probe_video
 from talkhead.motion import Motion, bridge_gaps, motion_from_landmarks, smooth_landmarks
@@ -25,7 +26,6 @@ class VideoMotion:
     motion: Motion
     frames: int
     lost: int          # frames without a face, bridged
-    source_fps: float
 
 
 def track_landmarks(frames, landmarker: FaceLandmarker, progress: Progress | None = None,
@@ -55,12 +55,14 @@ def motion_from_video(path: str | os.PathLike[str], fps: float | None = None,
     rate = fps or info.fps
     expected = int(round(min(info.duration or 0, max_seconds or 1e9) * rate)) or info.frame_count
     frames = iter_frames(path, fps=rate, max_seconds=max_seconds, max_side=TRACK_SIDE)
-    with FaceLandmarker() as landmarker:
+    with FaceLandmarker() as landmarker, contextlib.closing(frames):
         points, found = track_landmarks(frames, landmarker, progress, expected)
+    if len(found) == 0:
+        raise MediaError(f"driving video {path} gave no frames (is --max-seconds shorter than one frame?)")
     if not found.any():
         raise NoFaceFound(f"no face found in any frame of driving video {path}: use a video that shows a face")
     points = bridge_gaps(points, found)
     if smooth:
         points = smooth_landmarks(points, rate)
     motion = motion_from_landmarks(points, found, rate)
-    return VideoMotion(motion, len(found), int((~found).sum()), info.fps)
+    return VideoMotion(motion, len(found), int((~found).sum()))

@@ -23,9 +23,8 @@ import numpy as np
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-NUM_LANDMARKS = 478
 MESH_INPUT = 256  # side of the crop handed to the mesh model, pixels
-CROP_SCALE = 1.7  # crop side / face size when cutting the mesh crop
+MESH_CROP_SCALE = 1.7  # crop side / face size when cutting the crop the mesh model sees
 QUIET_CALLS = 3   # first runs of each graph whose native log lines are silenced
 
 
@@ -127,7 +126,7 @@ class FaceLandmarker:
                     boxes.append(box)
         return sorted(boxes, key=lambda b: -b.size)
 
-    def mesh(self, image: np.ndarray, box: FaceBox, scale: float = CROP_SCALE) -> np.ndarray | None:
+    def mesh(self, image: np.ndarray, box: FaceBox, scale: float = MESH_CROP_SCALE) -> np.ndarray | None:
         """478 landmarks float32 [478,3] (pixels of `image`) of the face in `box`, or None."""
         affine = _crop_affine(box, MESH_INPUT, scale)
         crop = cv2.warpAffine(

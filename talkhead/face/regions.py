@@ -45,7 +45,6 @@ MOUTH_CORNERS = (78, 308)
 LIP_GAP = (13, 14)                      # middle of the inner upper / lower lip
 EYE_LIDS = ((159, 145), (386, 374))     # (upper, lower) lid middles: right eye, left eye
 EYE_CORNERS = ((33, 133), (362, 263))   # (outer, inner) right eye; (inner, outer) left eye
-OUTER_EYE_CORNERS = (33, 263)
 
 
 def _part_masks() -> dict[str, np.ndarray]:
