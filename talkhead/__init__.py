@@ -13,7 +13,8 @@ from talkhead.errors import (  # noqa: E402
 )
 
 __all__ = [
-    "__version__", "animate", "AnimateOptions", "AnimateResult", "Motion",
+    "__version__", "animate", "measure_motion", "demo", "AnimateOptions", "MotionOptions", "AnimateResult",
+    "Motion",
     "TalkheadError", "InputError", "MediaError", "NoFaceFound", "OptionError", "OutputError",
     "DeviceError", "WeightsError",
 ]
@@ -21,12 +22,12 @@ __all__ = [
 
 def __getattr__(name: str):
     """Import the heavy parts (torch, mediapipe) only when used: `talkhead --version` stays instant."""
-    if name in ("animate", "AnimateResult"):
+    if name in ("animate", "measure_motion", "demo", "AnimateResult"):
         from talkhead import api
         return getattr(api, name)
-    if name == "AnimateOptions":
-        from talkhead.options import AnimateOptions
-        return AnimateOptions
+    if name in ("AnimateOptions", "MotionOptions"):
+        from talkhead import options
+        return getattr(options, name)
     if name == "Motion":
         from talkhead.motion import Motion
         return Motion
