@@ -48,10 +48,11 @@ def mouth_style(image: np.ndarray, landmarks: np.ndarray) -> MouthStyle:
     lip = np.median(img[lips[:, 1], lips[:, 0]], axis=0)
     cheeks = np.clip(np.round(landmarks[[50, 280, 9, 5], :2]).astype(int), 0, image.shape[0] - 1)
     skin = np.median(img[cheeks[:, 1], cheeks[:, 0]], axis=0)
-    white = np.full(3, max(0.85, float(skin.max())))
+    colourful = float(np.ptp(skin)) > 0.03          # a grey-scale portrait keeps grey teeth
+    white = max(0.85, float(skin.max())) * (np.array([1.0, 0.97, 0.9]) if colourful else np.ones(3))
     gap, width = _opening(landmarks)
     return MouthStyle(
-        cavity=lip * 0.3,
+        cavity=lip * 0.42,
         teeth=np.clip(0.25 * skin + 0.75 * white, 0, 1),
         tongue=lip * 0.7,
         source_open=gap / width,
@@ -96,8 +97,8 @@ def _interior(lm: np.ndarray, style: MouthStyle, x0: int, y0: int, w: int, h: in
     tooth_shade = (0.82 + 0.18 * np.clip(seams / 0.12, 0, 1)) * (1 - 0.25 * np.abs(u))
     up = np.clip((upper_h - t) / max(upper_h * 0.2, 1e-3), 0, 1) * across
     colour = colour + (style.teeth[None, None] * tooth_shade[..., None] - colour) * up[..., None]
-    lower_h = min(0.2 * open_px, 0.05 * width) / open_px if open_px > 0 else 0
-    low = np.clip((t - (1 - lower_h)) / max(lower_h * 0.3, 1e-3), 0, 1) * across * 0.6
+    lower_h = min(0.25 * open_px, 0.06 * width) / open_px if open_px > 0 else 0
+    low = np.clip((t - (1 - lower_h)) / max(lower_h * 0.3, 1e-3), 0, 1) * across * 0.75
     tongue = np.clip((t - 0.55) / 0.3, 0, 1) * np.clip(1 - np.abs(u) / 0.6, 0, 1) * 0.5
     tongue *= np.clip((open_px / width - 0.2) / 0.15, 0, 1)
     colour = colour + (style.tongue[None, None] - colour) * tongue[..., None]
