@@ -17,10 +17,10 @@ from talkhead.drivers.video import VideoMotion, motion_from_video
 from talkhead.errors import NoFaceFound, OptionError
 from talkhead.face.crop import CropBox, PasteBack, crop_box, cut
 from talkhead.face.landmarks import FaceLandmarker
-from talkhead.io.files import atomic_output, check_writable, require_readable
+from talkhead.io.files import check_writable, require_readable
 from talkhead.io.image import load_image
 from talkhead.io.motionfile import load_motion, save_motion
-from talkhead.io.mux import has_audio, mux_audio
+from talkhead.io.mux import MuxedOutput, has_audio
 from talkhead.io.video import VideoWriter
 from talkhead.motion import Motion, pick_reference, retarget, source_pose
 from talkhead.options import AnimateOptions, MotionOptions
@@ -167,17 +167,10 @@ def render_motion(portrait: Portrait, motion: Motion, output: str | os.PathLike[
     prepared = engine.prepare(crop, crop_lm, detail)
     paste = None if options.crop_only else PasteBack.plan(portrait.box, portrait.image.shape)
     duration = motion.duration
-    with atomic_output(output) as tmp:
-        video_tmp = tmp.with_name(tmp.name + ".video.mp4")
-        try:
-            size = _write_video(video_tmp, engine, prepared, targets, len(motion), paste, portrait.image,
-                                motion.fps, options.crf, progress)
-            muxed = audio is not None and mux_audio(video_tmp, audio, tmp, duration=duration)
-            if not muxed:
-                os.replace(video_tmp, tmp)
-        finally:
-            video_tmp.unlink(missing_ok=True)
-    return AnimateResult(str(output), len(motion), motion.fps, duration, size[0], size[1], bool(muxed),
+    with MuxedOutput(output, audio, duration) as finished:
+        size = _write_video(finished.video, engine, prepared, targets, len(motion), paste, portrait.image,
+                            motion.fps, options.crf, progress)
+    return AnimateResult(str(output), len(motion), motion.fps, duration, size[0], size[1], finished.audio,
                          ref, lost, engine.name, str(device), time.perf_counter() - start, warnings)
 
 

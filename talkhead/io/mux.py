@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import ffmpeg
 
 from talkhead.errors import MediaError
-from talkhead.io.files import require_readable
+from talkhead.io.files import atomic_output, require_readable
 from talkhead.io.video import open_input, probe_video
 
 _FFMPEG_MISSING = "ffmpeg not found: install it with your package manager (apt-get install ffmpeg)"
@@ -106,3 +107,45 @@ def _run_ffmpeg(
         raise MediaError(
             f"ffmpeg could not add the audio of {audio} to {video}: {_last_line(exc.stderr)}"
         ) from exc
+
+
+class MuxedOutput:
+    """Write a video stream first, then the final file with an audio track, all or nothing.
+
+        with MuxedOutput("out.mp4", audio="driving.mp4", duration=10.0) as out:
+            ...write the video stream to out.video...
+        out.audio  # True when an audio track was put on
+
+    The video goes to a hidden temporary file beside the output; on success
+    the output appears at once (atomically), with `audio`'s first audio track
+    muxed in when it has one; on failure nothing is left behind.
+    """
+
+    def __init__(self, output: str | os.PathLike[str], audio: str | os.PathLike[str] | None,
+                 duration: float | None) -> None:
+        self.output, self.source, self.duration = Path(output), audio, duration
+        self.audio = False
+        self._outer = atomic_output(self.output)
+        self.video = Path()
+
+    def __enter__(self) -> "MuxedOutput":
+        self._final = self._outer.__enter__()
+        self.video = self._final.with_name(self._final.name + ".video.mp4")
+        return self
+
+    def __exit__(self, kind, value, trace) -> bool:
+        try:
+            if kind is None:
+                self.audio = self.source is not None and mux_audio(self.video, self.source, self._final,
+                                                                   duration=self.duration)
+                if not self.audio:
+                    os.replace(self.video, self._final)
+        except BaseException:
+            self._cleanup()
+            return bool(self._outer.__exit__(*sys.exc_info()))
+        self._cleanup()
+        return bool(self._outer.__exit__(kind, value, trace))
+
+    def _cleanup(self) -> None:
+        if self.video != Path():
+            self.video.unlink(missing_ok=True)

@@ -89,3 +89,20 @@ def test_bad_inputs(tmp_path: Path, video: Path) -> None:
     text.write_text("hello\n" * 20)
     with pytest.raises(MediaError, match="notes.txt"):
         has_audio(text)
+
+
+def test_muxed_output_writes_all_or_nothing(tmp_path: Path, video: Path) -> None:
+    wav = write_wav(tmp_path / "tone.wav", 3.0)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    with mux.MuxedOutput(folder / "a.mp4", wav, 1.2) as out:
+        shutil.copy(video, out.video)
+    assert out.audio and sorted(_stream_types(folder / "a.mp4")) == ["audio", "video"]
+    with mux.MuxedOutput(folder / "b.mp4", None, None) as silent:
+        shutil.copy(video, silent.video)
+    assert not silent.audio and _stream_types(folder / "b.mp4") == ["video"]
+    with pytest.raises(RuntimeError):
+        with mux.MuxedOutput(folder / "c.mp4", wav, 1.2) as failing:
+            shutil.copy(video, failing.video)
+            raise RuntimeError("render failed")
+    assert sorted(p.name for p in folder.iterdir()) == ["a.mp4", "b.mp4"]  # no c.mp4, no temp files
