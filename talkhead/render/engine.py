@@ -18,11 +18,12 @@ import torch
 
 from talkhead.face.regions import FACE_OVAL, LEFT_EYE, LEFT_IRIS, LIPS, RIGHT_EYE, RIGHT_IRIS, control_points
 from talkhead.render import flow, mesh
-from talkhead.render.mouth import MouthStyle, mouth_style, paint_mouths
+from talkhead.render.mouth import MouthStyle, attach_teeth, mouth_style, paint_gaps, paint_mouths
 
 CONTROL = control_points(150)
 # Lids and lips touch when eyes and mouths close: that is not a turned head hiding them.
 OCCLUDABLE = ~np.isin(CONTROL, np.concatenate([LIPS, LEFT_EYE, RIGHT_EYE, LEFT_IRIS, RIGHT_IRIS]))
+OPEN_MOUTH = 0.06  # inner-lip gap over mouth width above which the portrait's own teeth are kept
 GRID = 48  # side of the coarse grid the spline is evaluated on (then upsampled)
 OVAL_IN_CONTROL = np.searchsorted(CONTROL, FACE_OVAL)  # face-oval points, as positions in CONTROL
 
@@ -106,9 +107,16 @@ class AnalyticEngine:
         R is the resolution of `source.detail` (S unless a detail crop was given).
         """
         out = source.detail.shape[-1]
-        grid = flow.upsample_grid(self.flow(source, targets), out)
-        frames = flow.warp(source.detail, grid)
+        grid = self.flow(source, targets)
+        gaps: list[np.ndarray | None] = []
+        if source.mouth.source_open > OPEN_MOUTH:
+            # The portrait shows its teeth: they keep their size, the mouth opens between them.
+            fine = grid.cpu().numpy()
+            gaps = [attach_teeth(fine[b], targets[b], source.landmarks) for b in range(len(targets))]
+            grid = torch.from_numpy(fine).to(self.device)
+        frames = flow.warp(source.detail, flow.upsample_grid(grid, out))
         frames = paint_mouths(frames, targets * (out / self.size), source.mouth)
+        frames = paint_gaps(frames, gaps, targets, source.mouth)
         return to_uint8(frames)
 
 

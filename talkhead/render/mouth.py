@@ -11,7 +11,7 @@ open, its own (warped) interior is kept.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -105,6 +105,67 @@ def _interior(lm: np.ndarray, style: MouthStyle, x0: int, y0: int, w: int, h: in
     colour = colour + (style.teeth[None, None] * 0.8 - colour) * low[..., None]
     shadow = 0.8 + 0.2 * np.clip(np.minimum(t, 1 - t) / 0.15, 0, 1)
     return (colour * shadow[..., None]).astype(np.float32)
+
+
+def attach_teeth(grid: np.ndarray, target: np.ndarray, source: np.ndarray) -> np.ndarray | None:
+    """For a portrait whose mouth is open: keep its teeth their own size as the mouth opens wider.
+
+    Inside the target's inner-lip outline, each pixel reads the portrait's mouth
+    at the same distance from the nearer lip (the upper teeth ride with the
+    upper lip, the lower with the lower) instead of a stretched copy. Where the
+    target opening is wider than the portrait's, the middle has nothing to
+    read: that gap is returned as a float32 [S,S] mask (0..1) to be painted as
+    the cavity. `grid`: float32 [S,S,2] sampling grid in [-1,1], changed in
+    place; target, source: landmarks [478,2+] in crop pixels. None when the
+    target is not open wider than the source.
+    """
+    size = grid.shape[0]
+    tgt, src = target[:, :2].astype(np.float64), source[:, :2].astype(np.float64)
+    if _opening(tgt)[0] / _opening(tgt)[1] <= _opening(src)[0] / _opening(src)[1]:
+        return None
+    ring = np.concatenate([INNER_UPPER, INNER_LOWER[::-1][1:-1]])
+    x0, y0 = np.maximum(np.floor(tgt[ring].min(0)).astype(int) - 1, 0)
+    x1, y1 = np.minimum(np.ceil(tgt[ring].max(0)).astype(int) + 2, size)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    inside = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(inside, [np.round(tgt[ring] - [x0, y0]).astype(np.int32)], 1)
+    ys, xs = np.nonzero(inside)
+    t_centre, t_axis, t_normal, t_half, (tuu, thu), (tul, thl) = _lip_profiles(tgt)
+    s_centre, s_axis, s_normal, s_half, (suu, shu), (sul, shl) = _lip_profiles(src)
+    rel = np.stack([xs + x0, ys + y0], 1) - t_centre
+    u, v = rel @ t_axis / t_half, rel @ t_normal
+    top, bottom = np.interp(u, tuu, thu), np.interp(u, tul, thl)
+    s_top, s_bottom = np.interp(u, suu, shu), np.interp(u, sul, shl)
+    reach = np.maximum(s_bottom - s_top, 0) / 2 * (s_half / t_half)    # source half-opening, target scale
+    from_top, from_bottom = v - top, bottom - v
+    upper = from_top <= from_bottom
+    depth = np.where(upper, from_top, from_bottom) * (t_half and s_half / t_half)
+    s_v = np.where(upper, s_top + depth, s_bottom - depth)
+    read = s_centre + (u * s_half)[:, None] * s_axis + s_v[:, None] * s_normal
+    grid[ys + y0, xs + x0] = ((2 * read + 1) / size - 1).astype(np.float32)
+    gap = np.zeros((size, size), np.float32)
+    gap[ys + y0, xs + x0] = np.clip(np.where(upper, from_top, from_bottom) - reach, 0, 2) / 2
+    return cv2.GaussianBlur(gap, (3, 3), 0)
+
+
+def paint_gaps(frames: torch.Tensor, gaps: list[np.ndarray | None], targets: np.ndarray,
+               style: MouthStyle) -> torch.Tensor:
+    """Paint the cavity into frames float [B,3,R,R] where `attach_teeth` left gaps ([S,S] masks)."""
+    size = frames.shape[-1]
+    for i, gap in enumerate(gaps):
+        if gap is None or not gap.any():
+            continue
+        mask = cv2.resize(gap, (size, size), interpolation=cv2.INTER_LINEAR) if gap.shape[0] != size else gap
+        ys, xs = np.nonzero(mask > 0)
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        scale = size / gap.shape[0]
+        inside = _interior(targets[i, :, :2].astype(np.float64) * scale, replace(style, teeth=style.cavity),
+                           x0, y0, x1 - x0, y1 - y0)
+        region = frames[i, :, y0:y1, x0:x1]
+        a = torch.from_numpy(np.ascontiguousarray(mask[y0:y1, x0:x1]))[None].to(frames)
+        region += (torch.from_numpy(inside).permute(2, 0, 1).to(frames) - region) * a
+    return frames
 
 
 def paint_mouths(frames: torch.Tensor, targets: np.ndarray, style: MouthStyle) -> torch.Tensor:
