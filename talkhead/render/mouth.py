@@ -140,7 +140,7 @@ def attach_teeth(grid: np.ndarray, target: np.ndarray, source: np.ndarray) -> np
     reach = np.maximum(s_bottom - s_top, 0) / 2 * (s_half / t_half)    # source half-opening, target scale
     from_top, from_bottom = v - top, bottom - v
     upper = from_top <= from_bottom
-    depth = np.where(upper, from_top, from_bottom) * (t_half and s_half / t_half)
+    depth = np.where(upper, from_top, from_bottom) * (s_half / t_half)            # in source pixels
     s_v = np.where(upper, s_top + depth, s_bottom - depth)
     read = s_centre + (u * s_half)[:, None] * s_axis + s_v[:, None] * s_normal
     grid[ys + y0, xs + x0] = ((2 * read + 1) / size - 1).astype(np.float32)
