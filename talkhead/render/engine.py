@@ -57,7 +57,8 @@ class Engine(Protocol):
 
 
 class AnalyticEngine:
-    """Thin-plate-spline warp of the portrait plus a synthesised mouth interior."""
+    """Warp of the portrait: the face mesh inside the face (render/mesh.py), a thin-plate spline
+    outside it (render/flow.py); the mouth interior painted or its teeth kept (render/mouth.py)."""
 
     name = "analytic"
 
