@@ -142,7 +142,8 @@ class MuxedOutput:
                     os.replace(self.video, self._final)
         except BaseException:
             self._cleanup()
-            return bool(self._outer.__exit__(*sys.exc_info()))
+            self._outer.__exit__(*sys.exc_info())  # removes the temporary output, then the error goes on
+            raise
         self._cleanup()
         return bool(self._outer.__exit__(kind, value, trace))
 

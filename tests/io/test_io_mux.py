@@ -106,3 +106,14 @@ def test_muxed_output_writes_all_or_nothing(tmp_path: Path, video: Path) -> None
             shutil.copy(video, failing.video)
             raise RuntimeError("render failed")
     assert sorted(p.name for p in folder.iterdir()) == ["a.mp4", "b.mp4"]  # no c.mp4, no temp files
+
+
+def test_muxed_output_fails_when_muxing_fails(tmp_path: Path, video: Path) -> None:
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF not really a wav")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    with pytest.raises(MediaError):
+        with mux.MuxedOutput(folder / "d.mp4", broken, 1.2) as out:
+            shutil.copy(video, out.video)
+    assert list(folder.iterdir()) == []
