@@ -8,7 +8,6 @@ what the animated face should do is known exactly.
 from __future__ import annotations
 
 import math
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,12 +15,13 @@ import cv2
 import numpy as np
 import pytest
 
+from io_media import write_wav
+
 FPS = 25
 N_FRAMES = 50
 MAX_ANGLE = 10.0   # degrees, reached at the clip's middle
 MAX_SHIFT = (20.0, -12.0)  # pixels (x, y), reached at the clip's middle
 TONE_HZ = 440.0
-SAMPLE_RATE = 16000
 
 
 @dataclass(frozen=True)
@@ -55,18 +55,6 @@ def motion_affines(centre: np.ndarray, n: int = N_FRAMES) -> tuple[np.ndarray, n
         m[:, 2] += shift
         affines.append(m)
     return np.array(affines), angles, shifts
-
-
-def write_tone(path: Path, seconds: float, hz: float = TONE_HZ) -> Path:
-    """A mono 16-bit sine-tone WAV (stdlib `wave`)."""
-    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
-    samples = (0.3 * 32767 * np.sin(2 * math.pi * hz * t)).astype("<i2")
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(SAMPLE_RATE)
-        wav.writeframes(samples.tobytes())
-    return path
 
 
 def write_frames(path: Path, frames, fps: float = FPS) -> Path:
@@ -138,7 +126,7 @@ def driving_clip(data_dir, driving_frames, face_centre) -> DrivingClip:
 
     frames, affines, angles, shifts = driving_frames
     silent = write_frames(data_dir / "driving-silent.mp4", frames)
-    tone = write_tone(data_dir / "tone.wav", len(frames) / FPS + 0.5)
+    tone = write_wav(data_dir / "tone.wav", len(frames) / FPS + 0.5, freq=TONE_HZ)
     path = data_dir / "driving.mp4"
     assert mux_audio(silent, tone, path)
     return DrivingClip(path, affines, face_centre, angles, shifts, float(FPS))
