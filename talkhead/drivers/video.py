@@ -24,8 +24,11 @@ class VideoMotion:
     """A driving video's motion and how it was measured."""
 
     motion: Motion
-    frames: int
     lost: int          # frames without a face, bridged
+
+    @property
+    def frames(self) -> int:
+        return len(self.motion)
 
 
 def track_landmarks(frames, landmarker: FaceLandmarker, progress: Progress | None = None,
@@ -65,4 +68,4 @@ def motion_from_video(path: str | os.PathLike[str], fps: float | None = None,
     if smooth:
         points = smooth_landmarks(points, rate)
     motion = motion_from_landmarks(points, found, rate)
-    return VideoMotion(motion, len(found), int((~found).sum()))
+    return VideoMotion(motion, int((~found).sum()))

@@ -87,6 +87,10 @@ class AnalyticEngine:
 
     def flow(self, source: PreparedSource, targets: np.ndarray) -> torch.Tensor:
         """Sampling grid float32 [B,S,S,2] for targets float [B,478,2+] (crop pixels)."""
+        return torch.from_numpy(self._grid(source, targets)).to(self.device)
+
+    def _grid(self, source: PreparedSource, targets: np.ndarray) -> np.ndarray:
+        """`flow` as a CPU array, where the mesh and mouth steps edit it."""
         tgt = flow.pixels_to_unit(torch.from_numpy(targets[:, :, :2]).float(), self.size).to(self.device)
         src = source.controls.expand(len(targets), -1, -1)
         ring_src, ring_tgt = flow.face_rings(src[:1, OVAL_IN_CONTROL], tgt[:, FACE_OVAL])
@@ -99,7 +103,7 @@ class AnalyticEngine:
         fine = grid.cpu().numpy()
         for b in range(len(targets)):
             mesh.mesh_warp(fine[b], targets[b], source.landmarks)
-        return torch.from_numpy(fine).to(self.device)
+        return fine
 
     @torch.inference_mode()
     def render(self, source: PreparedSource, targets: np.ndarray) -> np.ndarray:
@@ -108,13 +112,12 @@ class AnalyticEngine:
         R is the resolution of `source.detail` (S unless a detail crop was given).
         """
         out = source.detail.shape[-1]
-        grid = self.flow(source, targets)
+        fine = self._grid(source, targets)
         gaps: list[np.ndarray | None] = []
         if source.mouth.source_open > OPEN_MOUTH:
             # The portrait shows its teeth: they keep their size, the mouth opens between them.
-            fine = grid.cpu().numpy()
             gaps = [attach_teeth(fine[b], targets[b], source.landmarks) for b in range(len(targets))]
-            grid = torch.from_numpy(fine).to(self.device)
+        grid = torch.from_numpy(fine).to(self.device)
         frames = flow.warp(source.detail, flow.upsample_grid(grid, out))
         frames = paint_mouths(frames, targets * (out / self.size), source.mouth)
         frames = paint_gaps(frames, gaps, targets, source.mouth)

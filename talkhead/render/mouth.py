@@ -121,7 +121,8 @@ def attach_teeth(grid: np.ndarray, target: np.ndarray, source: np.ndarray) -> np
     """
     size = grid.shape[0]
     tgt, src = target[:, :2].astype(np.float64), source[:, :2].astype(np.float64)
-    if _opening(tgt)[0] / _opening(tgt)[1] <= _opening(src)[0] / _opening(src)[1]:
+    (t_gap, t_width), (s_gap, s_width) = _opening(tgt), _opening(src)
+    if t_gap / t_width <= s_gap / s_width:
         return None
     ring = np.concatenate([INNER_UPPER, INNER_LOWER[::-1][1:-1]])
     x0, y0 = np.maximum(np.floor(tgt[ring].min(0)).astype(int) - 1, 0)
