@@ -14,6 +14,8 @@ align_corners=False: x and y in [-1, 1] over the crop, pixel i of S at
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -113,8 +115,9 @@ def tps_grid(targets: torch.Tensor, sources: torch.Tensor, grid: int, regularise
     return (pts + disp).reshape(b, grid, grid, 2)
 
 
+@functools.lru_cache(maxsize=8)
 def identity_grid(size: int, device: torch.device) -> torch.Tensor:
-    """float32 [1,size,size,2]: every pixel centre's own position in [-1,1]."""
+    """float32 [1,size,size,2]: every pixel centre's own position in [-1,1] (cached; do not modify)."""
     axis = (2 * torch.arange(size, device=device, dtype=torch.float32) + 1) / size - 1
     gy, gx = torch.meshgrid(axis, axis, indexing="ij")
     return torch.stack([gx, gy], -1)[None]
