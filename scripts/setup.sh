@@ -7,10 +7,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 
-if ! command -v ffmpeg >/dev/null 2>&1; then
-    echo "setup: installing ffmpeg (system package)" >&2
+# System packages: ffmpeg always; espeak-ng (speech synthesis for the tests) with --dev.
+NEED=()
+command -v ffmpeg >/dev/null 2>&1 || NEED+=(ffmpeg)
+if [ "${1:-}" = "--dev" ] && ! ldconfig -p 2>/dev/null | grep libespeak-ng.so.1 >/dev/null; then NEED+=(espeak-ng); fi
+if [ ${#NEED[@]} -gt 0 ]; then
+    echo "setup: installing ${NEED[*]} (system packages)" >&2
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq ffmpeg >/dev/null
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${NEED[@]}" >/dev/null
 fi
 
 "$PY" - <<'PYCHECK'

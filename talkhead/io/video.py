@@ -56,7 +56,8 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def open_input(path: str | os.PathLike[str], what: str = "video") -> av.container.InputContainer:
+def open_input(path: str | os.PathLike[str], what: str = "video",
+               advice: str = "use a video file such as MP4") -> av.container.InputContainer:
     """Open a media file for reading with PyAV.
 
     Raises:
@@ -67,8 +68,7 @@ def open_input(path: str | os.PathLike[str], what: str = "video") -> av.containe
         return av.open(str(p), mode="r")
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
         raise MediaError(
-            f"cannot read {what} {p}: not a media file FFmpeg can open ({_reason(exc)}); "
-            "use a video file such as MP4"
+            f"cannot read {what} {p}: not a media file FFmpeg can open ({_reason(exc)}); {advice}"
         ) from exc
 
 
