@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from functools import partial
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
@@ -22,8 +21,8 @@ from talkhead.io.image import load_image
 from talkhead.io.motionfile import load_motion, save_motion
 from talkhead.io.mux import MuxedOutput, has_audio
 from talkhead.io.video import VideoWriter
-from talkhead.motion import Motion, pick_reference, retarget, source_pose
-from talkhead.options import AnimateOptions, MotionOptions
+from talkhead.motion import Motion, MotionSource, pick_reference, retarget, source_pose
+from talkhead.options import AnimateOptions, MotionOptions, SpeakOptions
 from talkhead.render.engine import Engine, PreparedSource, make_engine
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -33,8 +32,8 @@ DETAIL_FROM = 1.3  # sample frames at the portrait's own resolution (up to 2x --
 
 
 @dataclass(frozen=True)
-class AnimateResult:
-    """What `animate` made, for scripts (see `as_dict`)."""
+class _Result:
+    """The video a run made; `as_dict` gives plain JSON-ready values."""
 
     output: str
     frames: int
@@ -43,17 +42,23 @@ class AnimateResult:
     width: int
     height: int
     audio: bool
-    reference_frame: int
-    lost_frames: int
-    engine: str
-    device: str
-    seconds: float
-    warnings: tuple[str, ...] = field(default_factory=tuple)
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
-        d["warnings"] = list(self.warnings)
+        d["warnings"] = list(d["warnings"])
         return d
+
+
+@dataclass(frozen=True)
+class AnimateResult(_Result):
+    """What `animate` made, for scripts (see `as_dict`)."""
+
+    reference_frame: int = -1
+    lost_frames: int = 0
+    engine: str = ""
+    device: str = ""
+    seconds: float = 0.0
+    warnings: tuple[str, ...] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True)
@@ -150,23 +155,103 @@ def demo(output: str | os.PathLike[str], options: AnimateOptions = AnimateOption
     return render_motion(portrait, motion, output, replace(options, reference="first"), None, progress, start)
 
 
-def render_motion(portrait: Portrait, motion: Motion, output: str | os.PathLike[str], options: AnimateOptions,
+@dataclass(frozen=True)
+class SpeakResult(_Result):
+    """What `speak` made, for scripts (see `as_dict`)."""
+
+    transcript: bool = False
+    blinks: int = 0
+    engine: str = ""
+    device: str = ""
+    seconds: float = 0.0
+    analysis_seconds: float = 0.0
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+def speak(portrait: str | os.PathLike[str], audio: str | os.PathLike[str], output: str | os.PathLike[str],
+          options: SpeakOptions = SpeakOptions(), text: str | None = None,
+          progress: Progress | None = None) -> SpeakResult:
+    """Make the face in `portrait` say the speech in `audio` (any audio file, or a video's sound); write an MP4.
+
+    text: the words spoken, if known (forced alignment makes the mouth more
+    exact). Raises TalkheadError subclasses on bad input.
+    """
+    from talkhead.drivers.audio import SpeechMotion, analyse_speech
+    from talkhead.io.audio import iter_audio, probe_audio
+    from talkhead.speech.features import SAMPLE_RATE
+    from talkhead.weights import load_lipsync
+
+    start = time.perf_counter()
+    resolve_device(options.device)
+    src_path, audio_path = require_readable(portrait), require_readable(audio)
+    check_writable(Path(output))
+    if text is not None and not text.strip():
+        raise OptionError("--text is empty: give the words that are spoken, or leave --text out")
+    info = probe_audio(audio_path)
+    model = load_lipsync(Path(options.lipsync) if options.lipsync else None)
+    image = find_portrait_face(load_image(src_path), options.face, str(src_path), options.max_output_side)
+    expected = min(info.duration, options.max_seconds or np.inf)
+    report = (lambda done, total: progress("listening", int(done), int(total))) if progress else None
+    blocks = _limit(iter_audio(audio_path, SAMPLE_RATE), options.max_seconds)
+    track = analyse_speech(blocks, options.fps, model, text, options.pose, options.seed, report, expected)
+    analysed = time.perf_counter() - start
+    motion = SpeechMotion(track, model)
+    rest = motion.rest(_lip_gap(image))
+    made = render_motion(image, motion, output, options.render_options(), audio_path, progress, start,
+                         reference=rest)
+    blinks = int(((track.gestures.blink[1:] > 0.5) & (track.gestures.blink[:-1] <= 0.5)).sum())
+    return SpeakResult(made.output, made.frames, made.fps, made.duration, made.width, made.height, made.audio,
+                       text is not None, blinks, made.engine, made.device, time.perf_counter() - start, analysed)
+
+
+def _limit(blocks, seconds: float | None):
+    """Blocks of 16 kHz samples cut after `seconds` (all of them when None)."""
+    from talkhead.speech.features import SAMPLE_RATE
+
+    left = np.inf if seconds is None else int(seconds * SAMPLE_RATE)
+    for block in blocks:
+        if left <= 0:
+            return
+        yield block[:int(min(left, len(block)))]
+        left -= len(block)
+
+
+def _lip_gap(portrait: Portrait) -> float:
+    """The portrait's inner-lip gap in canonical units."""
+    from talkhead.motion import face_openings
+
+    return float(face_openings(source_pose(portrait.landmarks)[3][None])[0, 0])
+
+
+def render_motion(portrait: Portrait, motion: MotionSource, output: str | os.PathLike[str], options: AnimateOptions,
                   audio: Path | None = None, progress: Progress | None = None, start: float | None = None,
-                  lost: int = 0, warnings: tuple[str, ...] = ()) -> AnimateResult:
-    """Animate a located portrait with a Motion; write the MP4 (with `audio`'s track, if given)."""
+                  lost: int = 0, warnings: tuple[str, ...] = (), reference: Motion | None = None) -> AnimateResult:
+    """Animate a located portrait with motion; write the MP4 (with `audio`'s track, if given).
+
+    reference: the one-frame Motion that stands for the portrait's own pose
+    and expression; by default `options.reference` picks a frame of `motion`
+    (which must then be a Motion).
+    """
     start = time.perf_counter() if start is None else start
     device = resolve_device(options.device)
     crop = cut(portrait.image, portrait.box, options.size)
     crop_lm = portrait.box.to_crop(portrait.landmarks, options.size)
-    ref = reference_index(options.reference, motion, crop_lm)
-    targets = partial(retarget, motion, crop_lm, ref, options.parts, options.expression_scale, options.pose_scale)
+    ref = -1
+    if reference is None:
+        ref = reference_index(options.reference, motion, crop_lm)
+        reference = motion.chunk(slice(ref, ref + 1))
+
+    def targets(frames: slice) -> np.ndarray:
+        return retarget(motion.chunk(frames), crop_lm, reference, options.parts, options.expression_scale,
+                        options.pose_scale)
+
     engine = make_engine(options.engine, options.size, device)
     detail = None
     if options.detail and not options.crop_only and portrait.box.side > DETAIL_FROM * options.size:
         detail = cut(portrait.image, portrait.box, min(round(portrait.box.side), 2 * options.size))
     prepared = engine.prepare(crop, crop_lm, detail)
     paste = None if options.crop_only else PasteBack.plan(portrait.box, portrait.image.shape)
-    duration = motion.duration
+    duration = len(motion) / motion.fps
     with MuxedOutput(output, audio, duration) as finished:
         size = _write_video(finished.video, engine, prepared, targets, len(motion), paste, portrait.image,
                             motion.fps, options.crf, progress)
@@ -179,11 +264,11 @@ def _write_video(path: Path, engine: Engine, prepared: PreparedSource, targets: 
                  progress: Progress | None) -> tuple[int, int]:
     """Render `count` frames in chunks and encode; returns the video's (width, height).
 
-    targets(frames=slice) gives the target landmarks of a chunk.
+    targets(frames) gives the target landmarks of a chunk.
     """
     with VideoWriter(path, fps, crf=crf) as writer:
         for i in range(0, count, CHUNK):
-            for frame in engine.render(prepared, targets(frames=slice(i, i + CHUNK))):
+            for frame in engine.render(prepared, targets(slice(i, i + CHUNK))):
                 writer.write(frame if paste is None else paste.apply(portrait, frame))
             if progress:
                 progress("rendering", min(i + CHUNK, count), count)

@@ -153,6 +153,58 @@ def animate(
     _report(_run(debug, action), as_json, quiet)
 
 
+SPEAK_HELP = """Make the face in PORTRAIT say the speech in AUDIO (wav, mp3, m4a, flac, ogg, or a video's sound).
+
+Examples:
+
+  talkhead speak portrait.jpg speech.wav -o out.mp4
+
+  talkhead speak portrait.jpg speech.mp3 --text "the words that are spoken" -o out.mp4
+
+  talkhead speak painting.png speech.wav --pose lively --seed 7 --size 256 --json
+"""
+
+
+@app.command(help=SPEAK_HELP)
+def speak(
+    portrait: Annotated[Path, typer.Argument(help="Portrait image (photo or painting, any size).")],
+    audio: Annotated[Path, typer.Argument(help="Speech: an audio file, or a video whose sound is used.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output MP4.")] = Path("talkhead.mp4"),
+    text: Annotated[Optional[str], typer.Option(help="The words spoken (more exact lip sync).")] = None,
+    transcript: Annotated[Optional[Path], typer.Option(help="A text file with the words spoken.")] = None,
+    pose: Annotated[str, typer.Option(help="Head motion: still, natural or lively.")] = "natural",
+    seed: Annotated[int, typer.Option(help="Seed for head drift and blinks (same seed, same video).")] = 0,
+    size: Annotated[int, typer.Option(help="Face crop size processed: 256 or 512.")] = 512,
+    crop_only: Annotated[bool, typer.Option("--crop-only", help="Output the square face crop only.")] = False,
+    face: Annotated[int, typer.Option(help="Which face: 0 = largest, 1 = next, ...")] = 0,
+    expression_scale: Annotated[float, typer.Option(help="Scale of mouth, eye and brow movements.")] = 1.0,
+    fps: Annotated[float, typer.Option(help="Output frame rate.")] = 25.0,
+    max_seconds: Annotated[Optional[float], typer.Option(help="Use at most this much of the audio.")] = None,
+    engine: Annotated[str, typer.Option(help="Renderer: analytic.")] = "analytic",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    no_detail: Annotated[bool, typer.Option("--no-detail", help="Render large faces at --size only (faster, softer).")] = False,
+    lipsync: Annotated[Optional[Path], typer.Option(help="Lip-sync weights file (default: the shipped model).")] = None,
+    as_json: AsJson = False, quiet: Quiet = False, debug: Debug = False,
+) -> None:
+    from talkhead.api import speak as run_speak
+    from talkhead.io.files import read_text
+    from talkhead.options import SpeakOptions
+
+    def action():
+        if text is not None and transcript is not None:
+            raise OptionError("give the words with --text or --transcript, not both")
+        words = read_text(transcript) if transcript is not None else text
+        options = SpeakOptions(
+            size=size, engine=engine, device=device, face=face, crop_only=crop_only, pose=pose,
+            expression_scale=expression_scale, fps=fps, seed=seed, max_seconds=max_seconds, detail=not no_detail,
+            lipsync=str(lipsync) if lipsync else None,
+        )
+        with _progress(quiet) as report:
+            return run_speak(portrait, audio, output, options, words, report)
+
+    _report(_run(debug, action), as_json, quiet)
+
+
 def _report(result, as_json: bool, quiet: bool) -> None:
     """Warnings and the summary on stderr; the JSON line on stdout."""
     for warning in result.warnings:

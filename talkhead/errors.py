@@ -42,3 +42,7 @@ class DeviceError(InputError):
 
 class WeightsError(TalkheadError):
     """Model weights are missing, corrupt or incompatible."""
+
+
+class TranscriptError(InputError):
+    """A transcript cannot be aligned with its speech (wrong text, or no speech in the audio)."""

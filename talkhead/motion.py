@@ -12,6 +12,7 @@ relative to the clip's median face size.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -51,6 +52,10 @@ class Motion:
     def _take(self, index: np.ndarray | slice, fps: float) -> "Motion":
         return Motion(fps, self.rotation[index], self.translation[index], self.scale[index],
                       self.expression[index], self.valid[index])
+
+    def chunk(self, frames: slice) -> "Motion":
+        """The frames in `frames` (see MotionSource)."""
+        return self._take(frames, self.fps)
 
     def head(self, frames: int) -> "Motion":
         """The first `frames` frames (at least one)."""
@@ -101,6 +106,19 @@ class Motion:
                 raise ValueError(f"motion {name} has shape {got}, expected {want}")
         if t == 0 or not self.fps > 0:
             raise ValueError("motion is empty or has no frame rate")
+
+
+class MotionSource(Protocol):
+    """Anything the renderer can take motion from chunk by chunk: a Motion, or one made on demand.
+
+    A source made on demand (e.g. from speech) keeps memory flat however long it is.
+    """
+
+    fps: float
+
+    def __len__(self) -> int: ...
+
+    def chunk(self, frames: slice) -> Motion: ...
 
 
 def motion_from_landmarks(landmarks: np.ndarray, valid: np.ndarray, fps: float) -> Motion:
@@ -195,7 +213,7 @@ def _scaled_rotation(rel: np.ndarray, factor: float) -> np.ndarray:
 
 
 def retarget(
-    motion: Motion, source_landmarks: np.ndarray, reference: int, parts: frozenset[str],
+    motion: Motion, source_landmarks: np.ndarray, reference: int | Motion, parts: frozenset[str],
     expression_scale: float = 1.0, pose_scale: float = 1.0, frames: slice = slice(None),
 ) -> np.ndarray:
     """Target landmarks float32 [T,478,3] (source pixels) for the motion's `frames`.
@@ -204,11 +222,13 @@ def retarget(
     frame is applied to the source face, scaled to the source's proportions
     (see `proportion_ratios`). Call it chunk by chunk (`frames`) to keep
     memory flat on long clips.
+    reference: the frame of `motion` that stands for the source's own pose and
+    expression, or a one-frame Motion that does.
     parts: subset of {"pose", "expression", "eyes", "mouth"} to transfer.
     """
     s_rot, s_trans, s_scale, s_expr = source_pose(source_landmarks)
-    r = reference
-    ref_expr = motion.expression[r].astype(np.float64)
+    ref = motion.chunk(slice(reference, reference + 1)) if isinstance(reference, int) else reference
+    ref_expr = ref.expression[0].astype(np.float64)
     weight = np.zeros(478)
     for part in parts & {"expression", "eyes", "mouth"}:
         weight[PARTS[part]] = 1.0
@@ -216,12 +236,12 @@ def retarget(
     t_expr = s_expr[None] + (motion.expression[frames].astype(np.float64) - ref_expr) * scale
     n = len(t_expr)
     if "pose" in parts:
-        rel = _scaled_rotation(motion.rotation[frames].astype(np.float64) @ motion.rotation[r].T, pose_scale)
+        rel = _scaled_rotation(motion.rotation[frames].astype(np.float64) @ ref.rotation[0].T, pose_scale)
         t_rot = rel @ s_rot
-        shift = (motion.translation[frames] - motion.translation[r]).astype(np.float64) * s_scale * pose_scale
+        shift = (motion.translation[frames] - ref.translation[0]).astype(np.float64) * s_scale * pose_scale
         shift[:, 2] = 0.0
         t_trans = s_trans + shift
-        t_scale = s_scale * (motion.scale[frames] / motion.scale[r]).astype(np.float64) ** pose_scale
+        t_scale = s_scale * (motion.scale[frames] / ref.scale[0]).astype(np.float64) ** pose_scale
     else:
         t_rot, t_trans, t_scale = np.repeat(s_rot[None], n, 0), np.repeat(s_trans[None], n, 0), np.full(n, s_scale)
     return posefit.from_head_frame(t_expr, t_rot, t_trans, t_scale).astype(np.float32)

@@ -85,3 +85,45 @@ class AnimateOptions:
         check_timing(self.fps, self.max_seconds)
         if not 0 <= self.crf <= 51:
             raise OptionError(f"--crf {self.crf}: use 0 (lossless) to 51")
+
+
+POSE_STYLES = ("still", "natural", "lively")
+
+
+@dataclass(frozen=True)
+class SpeakOptions:
+    """How `talkhead.speak` works.
+
+    pose: how much the head moves with the speech (still, natural, lively).
+    seed: makes head drift and blinks reproducible.
+    lipsync: a lip-sync weights file (default: the shipped model).
+    """
+
+    size: int = 512
+    engine: str = "analytic"
+    device: str = "auto"
+    face: int = 0
+    crop_only: bool = False
+    pose: str = "natural"
+    expression_scale: float = 1.0
+    fps: float = 25.0
+    seed: int = 0
+    max_seconds: float | None = None
+    detail: bool = True
+    max_output_side: int = 1920
+    crf: int = 18
+    lipsync: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.pose not in POSE_STYLES:
+            raise OptionError(f"--pose {self.pose!r}: use one of {', '.join(POSE_STYLES)}")
+        if not 0 <= self.seed < 2**32:
+            raise OptionError(f"--seed {self.seed}: use a whole number from 0 to {2**32 - 1}")
+        self.render_options()  # the shared settings are checked there
+
+    def render_options(self) -> AnimateOptions:
+        """The renderer's settings for this run."""
+        return AnimateOptions(size=self.size, engine=self.engine, device=self.device, face=self.face,
+                              crop_only=self.crop_only, reference="first", expression_scale=self.expression_scale,
+                              fps=self.fps, max_seconds=self.max_seconds, detail=self.detail,
+                              max_output_side=self.max_output_side, crf=self.crf)

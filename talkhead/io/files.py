@@ -103,3 +103,14 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise OutputError(
             f"cannot write {final}: {exc.strerror or exc}; check the output path"
         ) from exc
+
+
+def read_text(path: str | os.PathLike[str]) -> str:
+    """The text of a UTF-8 file (a transcript); MediaError if it cannot be read or decoded."""
+    p = require_readable(path)
+    try:
+        return p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise MediaError(f"cannot read {p}: it is not UTF-8 text; save the transcript as UTF-8") from None
+    except OSError as exc:
+        raise MediaError(f"cannot read {p}: {exc.strerror or exc}") from None

@@ -1,0 +1,1 @@
+"""Learned models, one per file, named after their role."""

@@ -1,0 +1,74 @@
+"""The lip-sync model: speech features → how far the mouth is open, plus measured mouth shapes.
+
+A ridge regression from `talkhead.speech.features.lipsync_features` (log-mel
+and phone context) to the inner-lip gap, fitted on real talking clips by
+`talkhead.train.lipsync`. It predicts the gap in standard units of the
+speaker's own range; `opening` turns that into canonical face units with
+the training clips' typical speaking range.
+
+The mouth shapes are measured too: `open_shape` is the displacement of
+every landmark per canonical unit of lip gap (the jaw and chin follow),
+`wide_shape` per unit of mouth width (spread lips; negative is rounding).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from talkhead.speech.features import FeatureConfig
+
+KIND = "talkhead-lipsync-ridge"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class LipsyncModel:
+    """mean, scale: float32 [D] feature normalisation; weights: float32 [D]; bias: float.
+
+    gap_mid, gap_spread: canonical units; a prediction z maps to gap_mid + gap_spread * z.
+    open_shape, wide_shape: float32 [478,3] canonical units per unit of gap / width.
+    """
+
+    config: FeatureConfig
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    bias: float
+    gap_mid: float
+    gap_spread: float
+    open_shape: np.ndarray
+    wide_shape: np.ndarray
+    trained_on: str = ""
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """float32 [T] standardised gap for features float32 [T,D]."""
+        return (((features - self.mean) / self.scale) @ self.weights + self.bias).astype(np.float32)
+
+    def opening(self, features: np.ndarray) -> np.ndarray:
+        """float32 [T] inner-lip gap in canonical units (0 = closed), before closures are applied."""
+        return np.maximum(0.0, self.gap_mid + self.gap_spread * self.predict(features)).astype(np.float32)
+
+    def to_tensors(self) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+        """Arrays and string metadata for a safetensors file."""
+        arrays = {name: np.ascontiguousarray(getattr(self, name), dtype=np.float32)
+                  for name in ("mean", "scale", "weights", "open_shape", "wide_shape")}
+        meta = {"kind": KIND, "version": str(VERSION), "config": json.dumps(asdict(self.config)),
+                "bias": repr(self.bias), "gap_mid": repr(self.gap_mid), "gap_spread": repr(self.gap_spread),
+                "trained_on": self.trained_on}
+        return arrays, meta
+
+    @classmethod
+    def from_tensors(cls, arrays: dict[str, np.ndarray], meta: dict[str, str]) -> "LipsyncModel":
+        """Rebuild from `to_tensors` output; ValueError if it is not a lip-sync model this code reads."""
+        if meta.get("kind") != KIND or meta.get("version") != str(VERSION):
+            raise ValueError(f"not a {KIND} v{VERSION} file (kind={meta.get('kind')}, version={meta.get('version')})")
+        config = FeatureConfig(**json.loads(meta["config"]))
+        model = cls(config, arrays["mean"], arrays["scale"], arrays["weights"], float(meta["bias"]),
+                    float(meta["gap_mid"]), float(meta["gap_spread"]), arrays["open_shape"], arrays["wide_shape"],
+                    meta.get("trained_on", ""))
+        if not (model.mean.shape == model.scale.shape == model.weights.shape == (config.size,)):
+            raise ValueError(f"weights have {model.weights.shape}, the feature config needs ({config.size},)")
+        return model

@@ -1,0 +1,1 @@
+"""Speech analysis for lip sync: phone timings, acoustic features, visemes."""

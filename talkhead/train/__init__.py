@@ -1,0 +1,1 @@
+"""Training for the learned parts; run by hand, results shipped in weights/."""
