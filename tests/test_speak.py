@@ -179,3 +179,12 @@ def test_transcript_that_does_not_fit_is_an_input_error(data_dir, astronaut_png,
 def test_no_face_is_an_input_error(data_dir, grey_png, speech):
     with pytest.raises(NoFaceFound):
         talkhead.speak(grey_png, speech[0], data_dir / "noface.mp4", SpeakOptions(size=256))
+
+
+def test_a_videos_sound_track_is_used_as_speech(data_dir, astronaut_png, driving_clip):
+    """Any video with sound works as the speech (here the test clip's tone: not speech, but no crash)."""
+    out = data_dir / "from-video.mp4"
+    result = talkhead.speak(astronaut_png, driving_clip.path, out, SpeakOptions(size=256, crop_only=True))
+    durations = stream_durations(out)
+    assert result.audio and abs(durations["audio"] - durations["video"]) < 0.1
+    assert abs(result.duration - durations["audio"]) < 1.5 / FPS
