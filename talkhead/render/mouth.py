@@ -107,6 +107,9 @@ def _interior(lm: np.ndarray, style: MouthStyle, x0: int, y0: int, w: int, h: in
     return (colour * shadow[..., None]).astype(np.float32)
 
 
+SEAL_BELOW = 0.04  # a mouth whose inner-lip gap is under this share of its width seals over the teeth
+
+
 def attach_teeth(grid: np.ndarray, target: np.ndarray, source: np.ndarray) -> np.ndarray | None:
     """For a portrait whose mouth is open: keep its teeth their own size as the mouth opens wider.
 
@@ -115,14 +118,20 @@ def attach_teeth(grid: np.ndarray, target: np.ndarray, source: np.ndarray) -> np
     upper lip, the lower with the lower) instead of a stretched copy. Where the
     target opening is wider than the portrait's, the middle has nothing to
     read: that gap is returned as a float32 [S,S] mask (0..1) to be painted as
-    the cavity. `grid`: float32 [S,S,2] sampling grid in [-1,1], changed in
-    place; target, source: landmarks [478,2+] in crop pixels. None when the
-    target is not open wider than the source.
+    the cavity. As the target nearly closes (a gap under SEAL_BELOW of the
+    mouth's width), the inside turns to the same reading, a pixel into the lips:
+    the teeth slide under lips that meet instead of leaving a sliver on the
+    seam. `grid`: float32 [S,S,2] sampling grid in [-1,1], changed in place;
+    target, source: landmarks [478,2+] in crop pixels. The gap mask is None
+    when the target is not open wider than the source.
     """
     size = grid.shape[0]
     tgt, src = target[:, :2].astype(np.float64), source[:, :2].astype(np.float64)
     (t_gap, t_width), (s_gap, s_width) = _opening(tgt), _opening(src)
-    if t_gap / t_width <= s_gap / s_width:
+    t_open, s_open = t_gap / t_width, s_gap / s_width
+    seal = float(np.clip(1 - t_open / SEAL_BELOW, 0, 1)) if t_open < s_open else 0.0   # 0 open .. 1 shut
+    wider = t_open > s_open
+    if not wider and seal == 0:
         return None
     ring = np.concatenate([INNER_UPPER, INNER_LOWER[::-1][1:-1]])
     x0, y0 = np.maximum(np.floor(tgt[ring].min(0)).astype(int) - 1, 0)
@@ -141,10 +150,14 @@ def attach_teeth(grid: np.ndarray, target: np.ndarray, source: np.ndarray) -> np
     reach = np.maximum(s_bottom - s_top, 0) / 2 * (s_half / t_half)    # source half-opening, target scale
     from_top, from_bottom = v - top, bottom - v
     upper = from_top <= from_bottom
-    depth = np.where(upper, from_top, from_bottom) * (s_half / t_half)            # in source pixels
+    depth = np.where(upper, from_top, from_bottom) * (s_half / t_half) - seal     # in source pixels
     s_v = np.where(upper, s_top + depth, s_bottom - depth)
     read = s_centre + (u * s_half)[:, None] * s_axis + s_v[:, None] * s_normal
-    grid[ys + y0, xs + x0] = ((2 * read + 1) / size - 1).astype(np.float32)
+    new = ((2 * read + 1) / size - 1).astype(np.float32)
+    if not wider:  # nearly shut: blend from the squeezed inside to lips meeting over the teeth
+        grid[ys + y0, xs + x0] = (1 - seal) * grid[ys + y0, xs + x0] + seal * new
+        return None
+    grid[ys + y0, xs + x0] = new
     gap = np.zeros((size, size), np.float32)
     gap[ys + y0, xs + x0] = np.clip(np.where(upper, from_top, from_bottom) - reach, 0, 2) / 2
     return cv2.GaussianBlur(gap, (3, 3), 0)
