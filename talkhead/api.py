@@ -187,6 +187,9 @@ def speak(portrait: str | os.PathLike[str], audio: str | os.PathLike[str], outpu
     check_writable(Path(output))
     if text is not None and not text.strip():
         raise OptionError("--text is empty: give the words that are spoken, or leave --text out")
+    if text is not None and options.max_seconds:
+        raise OptionError("--max-seconds cuts the audio, so the transcript would no longer fit it: "
+                          "use one or the other")
     info = probe_audio(audio_path)
     model = load_lipsync(Path(options.lipsync) if options.lipsync else None)
     image = find_portrait_face(load_image(src_path), options.face, str(src_path), options.max_output_side)

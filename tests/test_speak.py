@@ -148,6 +148,8 @@ def test_cli_errors_have_exit_code_2_and_one_line(data_dir, astronaut_png, grey_
         (["speak", str(astronaut_png), wav, "--text", "a", "--transcript", wav, "-o", str(data_dir / "x.mp4")],
          "not both"),
         (["speak", str(astronaut_png), str(tone), "--text", "   ", "-o", str(data_dir / "x.mp4")], "empty"),
+        (["speak", str(astronaut_png), wav, "--text", SENTENCE, "--max-seconds", "1", "-o", str(data_dir / "x.mp4")],
+         "one or the other"),
     ]
     for args, words in cases:
         result = runner.invoke(app, args)
