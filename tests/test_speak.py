@@ -129,7 +129,8 @@ def test_same_seed_same_motion_other_seed_other_blinks(speech):
 def test_silent_and_empty_audio_are_clear_errors(data_dir, astronaut_png):
     silent = write_pcm_wav(data_dir / "silent.wav", np.zeros(16000 * 2, np.float32), 16000)
     empty = write_pcm_wav(data_dir / "empty.wav", np.zeros(0, np.float32), 16000)
-    for path, words in ((silent, "silent"), (empty, "empty")):
+    blip = write_pcm_wav(data_dir / "blip.wav", np.random.default_rng(0).normal(0, 0.3, 160).astype(np.float32), 16000)
+    for path, words in ((silent, "silent"), (empty, "empty"), (blip, "shorter than one video frame")):
         out = data_dir / f"{path.stem}.mp4"
         with pytest.raises(MediaError, match=words):
             talkhead.speak(astronaut_png, path, out, SpeakOptions(size=256))

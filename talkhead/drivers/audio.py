@@ -101,9 +101,11 @@ def analyse_speech(blocks: Iterable[np.ndarray], fps: float, model: LipsyncModel
     for start, samples in stretches(blocks, np.inf if text is not None else STRETCH_SECONDS):
         total = start + len(samples)
         count = int(round(total / SAMPLE_RATE * fps)) - done
-        times = _frame_times(done, count, fps, start / SAMPLE_RATE)
         energy = frame_energy_db(samples)
         loudest = max(loudest, speech_level(energy))
+        if count <= 0:  # a sliver shorter than half a frame: its sound belongs to the frames around it
+            continue
+        times = _frame_times(done, count, fps, start / SAMPLE_RATE)
         if speech_level(energy) < SILENT_DB:  # nothing to say here: mouth shut, no analysis
             mouths.append(MouthTrack(np.zeros(count, np.float32), np.zeros(count, np.float32)))
             moods.append(Prosody(np.full(count, -100, np.float32), np.zeros(count, np.float32),
@@ -118,6 +120,9 @@ def analyse_speech(blocks: Iterable[np.ndarray], fps: float, model: LipsyncModel
             progress(total / SAMPLE_RATE, expected)
     if total == 0:
         raise MediaError("the audio is empty: give a file with speech in it")
+    if done == 0:
+        raise MediaError(f"the audio lasts {total / SAMPLE_RATE * 1000:.0f} ms, shorter than one video frame: "
+                         "give a longer recording")
     if loudest < SILENT_DB:
         raise MediaError(f"the audio is silent (loudest parts at {loudest:.0f} dBFS): give a file with speech in it")
     mouth = MouthTrack(*(np.concatenate([getattr(m, f) for m in mouths]) for f in ("opening", "rounding")))
