@@ -195,7 +195,7 @@ def speak(portrait: str | os.PathLike[str], audio: str | os.PathLike[str], outpu
     image = find_portrait_face(load_image(src_path), options.face, str(src_path), options.max_output_side)
     expected = min(info.duration, options.max_seconds or np.inf)
     report = (lambda done, total: progress("listening", int(done), int(total))) if progress else None
-    blocks = _limit(iter_audio(audio_path, SAMPLE_RATE), options.max_seconds)
+    blocks = iter_audio(audio_path, SAMPLE_RATE, max_seconds=options.max_seconds)
     track = analyse_speech(blocks, options.fps, model, text, options.pose, options.seed, report, expected)
     analysed = time.perf_counter() - start
     motion = SpeechMotion(track, model)
@@ -205,18 +205,6 @@ def speak(portrait: str | os.PathLike[str], audio: str | os.PathLike[str], outpu
     blinks = int(((track.gestures.blink[1:] > 0.5) & (track.gestures.blink[:-1] <= 0.5)).sum())
     return SpeakResult(made.output, made.frames, made.fps, made.duration, made.width, made.height, made.audio,
                        text is not None, blinks, made.engine, made.device, time.perf_counter() - start, analysed)
-
-
-def _limit(blocks, seconds: float | None):
-    """Blocks of 16 kHz samples cut after `seconds` (all of them when None)."""
-    from talkhead.speech.features import SAMPLE_RATE
-
-    left = np.inf if seconds is None else int(seconds * SAMPLE_RATE)
-    for block in blocks:
-        if left <= 0:
-            return
-        yield block[:int(min(left, len(block)))]
-        left -= len(block)
 
 
 def _lip_gap(portrait: Portrait) -> float:

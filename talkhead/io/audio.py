@@ -85,9 +85,10 @@ def probe_audio(path: str | os.PathLike[str]) -> AudioInfo:
 
 
 def iter_audio(
-    path: str | os.PathLike[str], rate: int = SAMPLE_RATE, block_seconds: float = BLOCK_SECONDS
+    path: str | os.PathLike[str], rate: int = SAMPLE_RATE, block_seconds: float = BLOCK_SECONDS,
+    max_seconds: float | None = None,
 ) -> Iterator[np.ndarray]:
-    """Stream a file's first audio stream as mono blocks at ``rate`` Hz.
+    """Stream a file's first audio stream as mono blocks at ``rate`` Hz (the first ``max_seconds`` if given).
 
     Any input rate and channel count; channels are averaged. Packets are
     decoded lazily and at most about one block is held, so memory does not
@@ -109,7 +110,8 @@ def iter_audio(
     size = round(rate * block_seconds) if 0 < block_seconds < float("inf") else 0
     if size < 1:
         raise ValueError(f"block_seconds must give at least one sample, got {block_seconds!r}")
-    return _generate_blocks(p, int(rate), size)
+    limit = None if max_seconds is None else max(1, round(max_seconds * rate))
+    return _generate_blocks(p, int(rate), size, limit)
 
 
 def load_audio(path: str | os.PathLike[str], rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -121,16 +123,20 @@ def load_audio(path: str | os.PathLike[str], rate: int = SAMPLE_RATE) -> np.ndar
     return np.concatenate(list(iter_audio(path, rate)))
 
 
-def _generate_blocks(path: Path, rate: int, size: int) -> Iterator[np.ndarray]:
-    """Generator behind :func:`iter_audio` (owns the open container)."""
+def _generate_blocks(path: Path, rate: int, size: int, limit: int | None) -> Iterator[np.ndarray]:
+    """Generator behind :func:`iter_audio` (owns the open container); stops after `limit` samples."""
     with _open(path) as container:
         stream = _audio_stream(container, path)
         frames = _decoded(container, stream, path)
         chunks = _trim_padding(_mono(frames, rate, path), _declared_samples(stream, rate), rate)
         count = 0
         for block in _blocks(chunks, size):
+            if limit is not None:
+                block = block[:limit - count]
             count += len(block)
             yield block
+            if count == limit:
+                break
     if count == 0:
         raise MediaError(f"{path} is empty: its audio track holds no samples; use another file")
 

@@ -227,6 +227,15 @@ def test_blocks_have_the_promised_size_and_join_to_load_audio(
     np.testing.assert_array_equal(np.concatenate(blocks), load_audio(path, rate=rate))
 
 
+def test_max_seconds_stops_the_stream_at_that_sample(tmp_path: Path) -> None:
+    path = write_wav(tmp_path / "three.wav", 3.0)
+    whole = load_audio(path)
+    for seconds, sizes in ((0.5, [8000]), (1.0, [16000]), (2.5, [16000, 16000, 8000]), (9.0, [16000] * 3)):
+        blocks = list(iter_audio(path, 16000, 1.0, max_seconds=seconds))
+        assert [len(b) for b in blocks] == sizes
+        np.testing.assert_array_equal(np.concatenate(blocks), whole[:sum(sizes)])
+
+
 def test_default_block_is_ten_seconds(tmp_path: Path) -> None:
     path = write_wav(tmp_path / "long.wav", 25.0, rate=16000)
     assert [len(b) for b in iter_audio(path)] == [160000, 160000, 80000]
