@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 from talkhead.face.landmarks import FaceLandmarker, FaceTracker  # noqa: E402
 from talkhead.io.audio import load_audio  # noqa: E402
 from talkhead.io.video import iter_frames  # noqa: E402
-from talkhead.speech.features import SAMPLE_RATE  # noqa: E402
+from talkhead.speech.phones import SAMPLE_RATE  # noqa: E402
 from talkhead.speech.prosody import frame_energy_db  # noqa: E402
 
 FPS = 25.0

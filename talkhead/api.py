@@ -178,7 +178,7 @@ def speak(portrait: str | os.PathLike[str], audio: str | os.PathLike[str], outpu
     """
     from talkhead.drivers.audio import SpeechMotion, analyse_speech
     from talkhead.io.audio import iter_audio, probe_audio
-    from talkhead.speech.features import SAMPLE_RATE
+    from talkhead.speech.phones import SAMPLE_RATE
     from talkhead.weights import load_lipsync
 
     start = time.perf_counter()

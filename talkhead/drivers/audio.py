@@ -19,9 +19,9 @@ from talkhead.face.canonical import CANONICAL_FACE
 from talkhead.face.shapes import blink_offsets, brow_offsets, rotation_matrices
 from talkhead.models.lipsync import LipsyncModel
 from talkhead.motion import Motion, face_openings
-from talkhead.speech.features import SAMPLE_RATE, lipsync_features
+from talkhead.speech.features import lipsync_features
 from talkhead.speech.gestures import Gestures, gestures
-from talkhead.speech.phones import Phone, align_phones
+from talkhead.speech.phones import SAMPLE_RATE, Phone, align_phones
 from talkhead.speech.prosody import Prosody, frame_energy_db, prosody, speech_level
 from talkhead.speech.transcribe import phones_without_transcript
 from talkhead.speech.visemes import closure, mouth_targets
@@ -61,7 +61,7 @@ def mouth_track(samples: np.ndarray, phones: list[Phone], times: np.ndarray, mod
 
 def stretches(blocks: Iterable[np.ndarray], limit: float = STRETCH_SECONDS) -> Iterator[tuple[int, np.ndarray]]:
     """(first sample, samples) of consecutive stretches of at most `limit` seconds, cut at the quietest moment."""
-    size = int(limit * SAMPLE_RATE) if np.isfinite(limit) else np.iinfo(np.int64).max
+    size = int(limit * SAMPLE_RATE)
     buffer, start = np.zeros(0, np.float32), 0
     for block in blocks:
         buffer = np.concatenate([buffer, block])
@@ -95,24 +95,28 @@ def analyse_speech(blocks: Iterable[np.ndarray], fps: float, model: LipsyncModel
 
     Raises MediaError for silent audio.
     """
-    if text is not None:  # the transcript belongs to the whole recording: align it in one piece
-        blocks = [np.concatenate(list(blocks) or [np.zeros(0, np.float32)])]
+    if text is None:
+        pieces = stretches(blocks)
+    else:  # the transcript belongs to the whole recording: align it in one piece
+        whole = list(blocks)
+        pieces = [(0, np.concatenate(whole))] if whole else []
     mouths, moods, done, total, loudest = [], [], 0, 0, -200.0
-    for start, samples in stretches(blocks, np.inf if text is not None else STRETCH_SECONDS):
+    for start, samples in pieces:
         total = start + len(samples)
         count = int(round(total / SAMPLE_RATE * fps)) - done
         energy = frame_energy_db(samples)
-        loudest = max(loudest, speech_level(energy))
+        level = speech_level(energy)
+        loudest = max(loudest, level)
         if count <= 0:  # a sliver shorter than half a frame: its sound belongs to the frames around it
             continue
         times = _frame_times(done, count, fps, start / SAMPLE_RATE)
-        if speech_level(energy) < SILENT_DB:  # nothing to say here: mouth shut, no analysis
+        if level < SILENT_DB:  # nothing to say here: mouth shut, no analysis
             mouths.append(MouthTrack(np.zeros(count, np.float32), np.zeros(count, np.float32)))
             moods.append(Prosody(np.full(count, -100, np.float32), np.zeros(count, np.float32),
                                  np.zeros(count, np.float32)))
         else:
             phones = align_phones(samples, text) if text is not None else phones_without_transcript(samples)
-            moods.append(prosody(samples, times))
+            moods.append(prosody(samples, times, energy))
             pauses = gaussian_filter1d(1.0 - moods[-1].speaking, 0.08 * fps) if count > 1 else 1 - moods[-1].speaking
             mouths.append(mouth_track(samples, phones, times, model, np.clip(pauses * 1.6 - 0.3, 0, 1)))
         done += count

@@ -11,12 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from talkhead.speech.phones import Phone
+from talkhead.speech.phones import FRAME_RATE, SAMPLE_RATE, Phone
 from talkhead.speech.visemes import PHONES
 
-SAMPLE_RATE = 16_000          # Hz, what pocketsphinx's model expects
-HOP = 160                     # samples: 10 ms feature frames
-FRAME_RATE = SAMPLE_RATE / HOP
+HOP = SAMPLE_RATE // FRAME_RATE  # samples: 10 ms feature frames, as pocketsphinx's
 N_FFT = 512                   # 32 ms analysis window
 N_MELS = 40
 F_MIN, F_MAX = 60.0, 7600.0   # Hz

@@ -43,12 +43,12 @@ def speech_level(energy_db: np.ndarray) -> float:
     return float(np.percentile(energy_db, 95)) if len(energy_db) else -100.0
 
 
-def prosody(samples: np.ndarray, times: np.ndarray, level: float | None = None) -> Prosody:
-    """Prosody at `times`; `level` (dB) is the speech level to measure against (default: this stretch's)."""
+def prosody(samples: np.ndarray, times: np.ndarray, energy: np.ndarray | None = None) -> Prosody:
+    """Prosody at `times`; `energy`: the samples' `frame_energy_db`, if the caller has it already."""
     import librosa
 
-    energy = frame_energy_db(samples)
-    level = speech_level(energy) if level is None else level
+    energy = frame_energy_db(samples) if energy is None else energy
+    level = speech_level(energy)
     index = np.clip(np.round(times * SAMPLE_RATE / HOP).astype(int), 0, max(0, len(energy) - 1))
     loud = energy[index] - level if len(energy) else np.full(len(times), -100.0, np.float32)
     speaking = (loud > SILENCE_DB).astype(np.float32)

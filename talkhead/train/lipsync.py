@@ -23,8 +23,8 @@ from talkhead.face.canonical import CANONICAL_FACE
 from talkhead.face.regions import MOUTH_CORNERS, PARTS
 from talkhead.models.lipsync import LipsyncModel
 from talkhead.motion import face_openings
-from talkhead.speech.features import SAMPLE_RATE, FeatureConfig, lipsync_features
-from talkhead.speech.phones import Phone
+from talkhead.speech.features import FeatureConfig, lipsync_features
+from talkhead.speech.phones import SAMPLE_RATE, Phone
 from talkhead.speech.transcribe import phones_without_transcript
 
 RIDGE = 10_000.0  # regularisation, chosen by leave-one-clip-out correlation (benchmarks/bench_speak.py)
