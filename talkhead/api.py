@@ -202,9 +202,8 @@ def speak(portrait: str | os.PathLike[str], audio: str | os.PathLike[str], outpu
     rest = motion.rest(_lip_gap(image))
     made = render_motion(image, motion, output, options.render_options(), audio_path, progress, start,
                          reference=rest)
-    blinks = int(((track.gestures.blink[1:] > 0.5) & (track.gestures.blink[:-1] <= 0.5)).sum())
     return SpeakResult(made.output, made.frames, made.fps, made.duration, made.width, made.height, made.audio,
-                       text is not None, blinks, made.engine, made.device, time.perf_counter() - start, analysed)
+                       text is not None, track.gestures.blinks, made.engine, made.device, time.perf_counter() - start, analysed)
 
 
 def _lip_gap(portrait: Portrait) -> float:

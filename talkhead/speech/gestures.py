@@ -12,9 +12,10 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 from scipy.signal import lfilter
 
+from talkhead.options import POSE_STYLES
 from talkhead.speech.prosody import Prosody
 
-POSE_STYLES = {"still": 0.0, "natural": 1.0, "lively": 1.8}  # gain on every head movement
+POSE_GAINS = dict(zip(POSE_STYLES, (0.0, 1.0, 1.8)))  # gain on every head movement, per --pose
 BLINKS_PER_MINUTE = 17.0
 BLINK_GAP = 1.2              # seconds: shortest time between two blinks
 BLINK_SECONDS = (0.15, 0.35)  # shortest and longest blink
@@ -29,6 +30,12 @@ class Gestures:
     shift: np.ndarray
     blink: np.ndarray
     brows: np.ndarray
+
+    @property
+    def blinks(self) -> int:
+        """How many blinks there are (times the eyes pass half shut)."""
+        shut = self.blink > 0.5
+        return int((shut[1:] & ~shut[:-1]).sum())
 
 
 def _drift(rng: np.random.Generator, count: int, fps: float, seconds: float) -> np.ndarray:
@@ -75,7 +82,7 @@ def gestures(prosody: Prosody, fps: float, style: str = "natural", seed: int = 0
     """Head motion, blinks and brows for a whole speech track (prosody at `fps`)."""
     rng = np.random.default_rng(seed)
     count = len(prosody.speaking)
-    gain = POSE_STYLES[style]
+    gain = POSE_GAINS[style]
     talk = gaussian_filter1d(prosody.speaking, 0.5 * fps)           # slow speaking envelope 0..1
     liveliness = 0.35 + 0.65 * talk                                   # stiller in pauses
     strength = accents(prosody, fps)
