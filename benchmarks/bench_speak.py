@@ -97,27 +97,23 @@ def loudness_mouth(clip: Path, frames: int) -> np.ndarray:
 
 def training_clips(cache: Path) -> dict[str, object]:
     """ClipData for every training clip; the slow parts (tracking, phone recognition) cached as npz."""
-    from talkhead.drivers.video import motion_from_video
     from talkhead.speech.phones import Phone
-    from talkhead.speech.transcribe import phones_without_transcript
-    from talkhead.train.lipsync import clip_data
+    from talkhead.train.lipsync import clip_data, record_clip
 
-    specs = {Path(v).stem: (SHARED / v, SHARED / a if a else SHARED / v) for v, a in EXTRA_TRAIN}
-    specs.update({n: (SHARED / "talking_av" / f"{n}.mp4",) * 2 for n in EVAL if n not in NOT_TRAINED})
+    specs = {Path(v).stem: (SHARED / v, SHARED / a if a else None) for v, a in EXTRA_TRAIN}
+    specs.update({n: (SHARED / "talking_av" / f"{n}.mp4", None) for n in EVAL if n not in NOT_TRAINED})
     cache.mkdir(parents=True, exist_ok=True)
     clips = {}
     for name, (video, audio) in specs.items():
         path = cache / f"{name}.npz"
         if not path.exists():
-            motion = motion_from_video(video).motion
-            samples = load_audio(audio, SAMPLE_RATE)
-            phones = phones_without_transcript(samples)
-            np.savez(path, fps=motion.fps, expression=motion.expression, samples=samples,
-                     labels=np.array([p.label for p in phones]), starts=[p.start for p in phones],
-                     ends=[p.end for p in phones])
+            r = record_clip(video, audio)
+            np.savez(path, fps=r.fps, expression=r.expression, samples=r.samples,
+                     labels=np.array([p.label for p in r.phones]), starts=[p.start for p in r.phones],
+                     ends=[p.end for p in r.phones])
         d = np.load(path)
         phones = [Phone(str(lab), float(a), float(b)) for lab, a, b in zip(d["labels"], d["starts"], d["ends"])]
-        clips[name] = clip_data(name, d["expression"], float(d["fps"]), d["samples"], phones=phones)
+        clips[name] = clip_data(name, d["expression"], float(d["fps"]), d["samples"], phones)
     return clips
 
 

@@ -52,13 +52,9 @@ def mouth_width(expression: np.ndarray) -> np.ndarray:
     return np.linalg.norm(expression[:, a, :2] - expression[:, b, :2], axis=-1).astype(np.float32)
 
 
-def clip_data(name: str, expression: np.ndarray, fps: float, samples: np.ndarray,
-              config: FeatureConfig = FeatureConfig(), phones: Sequence[Phone] | None = None) -> ClipData:
-    """Training data of one clip from its measured expressions [T,478,3] and its speech samples (16 kHz).
-
-    phones: the speech's phones if already known (default: recognised, as `speak` does without --text).
-    """
-    phones = phones_without_transcript(samples) if phones is None else phones
+def clip_data(name: str, expression: np.ndarray, fps: float, samples: np.ndarray, phones: Sequence[Phone],
+              config: FeatureConfig = FeatureConfig()) -> ClipData:
+    """Training data of one clip from its measured expressions [T,478,3], speech samples (16 kHz) and phones."""
     times = (np.arange(len(expression)) + 0.5) / fps
     return ClipData(name, fps, lipsync_features(samples, phones, times, config), lip_gap(expression), expression)
 
@@ -106,15 +102,32 @@ def fit(clips: Sequence[ClipData], ridge: float = RIDGE, config: FeatureConfig =
                         open_shape, wide_shape, trained_on=",".join(c.name for c in clips))
 
 
-def load_clip(spec: str, config: FeatureConfig = FeatureConfig()) -> ClipData:
-    """'video.mp4' or 'video.mp4=speech.wav' → ClipData (tracks the face, reads and analyses the audio)."""
+@dataclass(frozen=True)
+class Recording:
+    """The slow measurements of one clip: face expressions [T,478,3] at `fps`, speech samples [N] (16 kHz), phones."""
+
+    name: str
+    fps: float
+    expression: np.ndarray
+    samples: np.ndarray
+    phones: list[Phone]
+
+
+def record_clip(video: str | Path, audio: str | Path | None = None) -> Recording:
+    """Track the face in `video`, read its speech (or `audio`'s) and recognise the phones, as `speak` would."""
     from talkhead.drivers.video import motion_from_video
     from talkhead.io.audio import load_audio
 
-    video, _, audio = spec.partition("=")
     motion = motion_from_video(video).motion
     samples = load_audio(audio or video, SAMPLE_RATE)
-    return clip_data(Path(video).stem, motion.expression, motion.fps, samples, config)
+    return Recording(Path(video).stem, motion.fps, motion.expression, samples, phones_without_transcript(samples))
+
+
+def load_clip(spec: str, config: FeatureConfig = FeatureConfig()) -> ClipData:
+    """'video.mp4' or 'video.mp4=speech.wav' → ClipData."""
+    video, _, audio = spec.partition("=")
+    r = record_clip(video, audio or None)
+    return clip_data(r.name, r.expression, r.fps, r.samples, r.phones, config)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
