@@ -113,6 +113,14 @@ def _run(debug: bool, action):
         raise typer.Exit(1) from None
 
 
+PortraitFile = Annotated[Path, typer.Argument(help="Portrait image (photo or painting, any size).")]
+OutputMP4 = Annotated[Path, typer.Option("--output", "-o", help="Output MP4.")]
+Size = Annotated[int, typer.Option(help="Face crop size processed: 256 or 512.")]
+CropOnly = Annotated[bool, typer.Option("--crop-only", help="Output the square face crop only.")]
+Face = Annotated[int, typer.Option(help="Which face: 0 = largest, 1 = next, ...")]
+Engine = Annotated[str, typer.Option(help="Renderer: analytic.")]
+Device = Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")]
+NoDetail = Annotated[bool, typer.Option("--no-detail", help="Render large faces at --size only (faster, softer).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON result line on stdout.")]
@@ -120,22 +128,22 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON result line
 
 @app.command(help=ANIMATE_HELP)
 def animate(
-    portrait: Annotated[Path, typer.Argument(help="Portrait image (photo or painting, any size).")],
+    portrait: PortraitFile,
     driving: Annotated[Path, typer.Argument(help="Driving video, or a motion .npz from 'talkhead motion'.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output MP4.")] = Path("talkhead.mp4"),
-    size: Annotated[int, typer.Option(help="Face crop size processed: 256 or 512.")] = 512,
-    crop_only: Annotated[bool, typer.Option("--crop-only", help="Output the square face crop only.")] = False,
-    face: Annotated[int, typer.Option(help="Which face: 0 = largest, 1 = next, ...")] = 0,
+    output: OutputMP4 = Path("talkhead.mp4"),
+    size: Size = 512,
+    crop_only: CropOnly = False,
+    face: Face = 0,
     reference: Annotated[str, typer.Option(help="Driving frame matched to the portrait: auto, first or N.")] = "auto",
     parts: Annotated[str, typer.Option(help="What to transfer: all, or some of pose,expression,eyes,mouth.")] = "all",
     expression_scale: Annotated[float, typer.Option(help="Scale of expression changes.")] = 1.0,
     pose_scale: Annotated[float, typer.Option(help="Scale of head motion.")] = 1.0,
     fps: Annotated[Optional[float], typer.Option(help="Output frame rate (default: the driving video's).")] = None,
     max_seconds: Annotated[Optional[float], typer.Option(help="Use at most this much of the driving video.")] = None,
-    engine: Annotated[str, typer.Option(help="Renderer: analytic.")] = "analytic",
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    engine: Engine = "analytic",
+    device: Device = "auto",
     no_smooth: Annotated[bool, typer.Option("--no-smooth", help="Keep the raw, unsmoothed tracking.")] = False,
-    no_detail: Annotated[bool, typer.Option("--no-detail", help="Render large faces at --size only (faster, softer).")] = False,
+    no_detail: NoDetail = False,
     as_json: AsJson = False, quiet: Quiet = False, debug: Debug = False,
 ) -> None:
     from talkhead.api import animate as run_animate
@@ -167,22 +175,22 @@ Examples:
 
 @app.command(help=SPEAK_HELP)
 def speak(
-    portrait: Annotated[Path, typer.Argument(help="Portrait image (photo or painting, any size).")],
+    portrait: PortraitFile,
     audio: Annotated[Path, typer.Argument(help="Speech: an audio file, or a video whose sound is used.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output MP4.")] = Path("talkhead.mp4"),
+    output: OutputMP4 = Path("talkhead.mp4"),
     text: Annotated[Optional[str], typer.Option(help="The words spoken (more exact lip sync).")] = None,
     transcript: Annotated[Optional[Path], typer.Option(help="A text file with the words spoken.")] = None,
     pose: Annotated[str, typer.Option(help="Head motion: still, natural or lively.")] = "natural",
     seed: Annotated[int, typer.Option(help="Seed for head drift and blinks (same seed, same video).")] = 0,
-    size: Annotated[int, typer.Option(help="Face crop size processed: 256 or 512.")] = 512,
-    crop_only: Annotated[bool, typer.Option("--crop-only", help="Output the square face crop only.")] = False,
-    face: Annotated[int, typer.Option(help="Which face: 0 = largest, 1 = next, ...")] = 0,
+    size: Size = 512,
+    crop_only: CropOnly = False,
+    face: Face = 0,
     expression_scale: Annotated[float, typer.Option(help="Scale of mouth, eye and brow movements.")] = 1.0,
     fps: Annotated[float, typer.Option(help="Output frame rate.")] = 25.0,
     max_seconds: Annotated[Optional[float], typer.Option(help="Use at most this much of the audio.")] = None,
-    engine: Annotated[str, typer.Option(help="Renderer: analytic.")] = "analytic",
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
-    no_detail: Annotated[bool, typer.Option("--no-detail", help="Render large faces at --size only (faster, softer).")] = False,
+    engine: Engine = "analytic",
+    device: Device = "auto",
+    no_detail: NoDetail = False,
     lipsync: Annotated[Optional[Path], typer.Option(help="Lip-sync weights file (default: the shipped model).")] = None,
     as_json: AsJson = False, quiet: Quiet = False, debug: Debug = False,
 ) -> None:
@@ -218,11 +226,11 @@ def _report(result, as_json: bool, quiet: bool) -> None:
 
 @app.command()
 def demo(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output MP4.")] = Path("talkhead-demo.mp4"),
-    size: Annotated[int, typer.Option(help="Face crop size processed: 256 or 512.")] = 512,
-    crop_only: Annotated[bool, typer.Option("--crop-only", help="Output the square face crop only.")] = False,
+    output: OutputMP4 = Path("talkhead-demo.mp4"),
+    size: Size = 512,
+    crop_only: CropOnly = False,
     seconds: Annotated[float, typer.Option(help="Length of the demo.")] = 6.0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    device: Device = "auto",
     as_json: AsJson = False, quiet: Quiet = False, debug: Debug = False,
 ) -> None:
     """Render a demo with no input files: a bundled portrait moved by procedural motion."""
