@@ -117,7 +117,7 @@ def animate(source: str | os.PathLike[str], driving: str | os.PathLike[str], out
     by `talkhead motion`. Raises TalkheadError subclasses on bad input.
     """
     start = time.perf_counter()
-    resolve_device(options.device)  # fail early on bad settings, before any work
+    _check_settings(options)
     src_path, drv_path = require_readable(source), require_readable(driving)
     check_writable(Path(output))
     portrait = find_portrait_face(load_image(src_path), options.face, str(src_path), options.max_output_side)
@@ -182,7 +182,7 @@ def speak(portrait: str | os.PathLike[str], audio: str | os.PathLike[str], outpu
     from talkhead.weights import load_lipsync
 
     start = time.perf_counter()
-    resolve_device(options.device)
+    _check_settings(options.render_options())
     src_path, audio_path = require_readable(portrait), require_readable(audio)
     check_writable(Path(output))
     if text is not None and not text.strip():
@@ -204,6 +204,15 @@ def speak(portrait: str | os.PathLike[str], audio: str | os.PathLike[str], outpu
                          reference=rest)
     return SpeakResult(made.output, made.frames, made.fps, made.duration, made.width, made.height, made.audio,
                        text is not None, track.gestures.blinks, made.engine, made.device, time.perf_counter() - start, analysed)
+
+
+def _check_settings(options: AnimateOptions) -> None:
+    """Fail early on bad settings, before any work: the device, and the engine's weights."""
+    resolve_device(options.device)
+    if options.engine == "codebook":
+        from talkhead.weights import CODEBOOK, resolve_weights
+
+        resolve_weights(CODEBOOK, Path(options.weights) if options.weights else None)
 
 
 def _lip_gap(portrait: Portrait) -> float:
@@ -235,7 +244,7 @@ def render_motion(portrait: Portrait, motion: MotionSource, output: str | os.Pat
         return retarget(motion.chunk(frames), crop_lm, reference, options.parts, options.expression_scale,
                         options.pose_scale)
 
-    engine = make_engine(options.engine, options.size, device)
+    engine = make_engine(options.engine, options.size, device, options.weights)
     detail = None
     if options.detail and not options.crop_only and portrait.box.side > DETAIL_FROM * options.size:
         detail = cut(portrait.image, portrait.box, min(round(portrait.box.side), 2 * options.size))

@@ -1,8 +1,9 @@
 """The `talkhead` command: parse options, call the library, turn errors into exit codes.
 
 Exit codes: 0 success, 1 internal error, 2 bad input (files, options, no
-face), 130 interrupted. Progress goes to stderr; `--json` prints one result
-line on stdout.
+face), 3 model weights missing, corrupt or not downloadable, 130
+interrupted. Progress goes to stderr; `--json` prints one result line on
+stdout.
 """
 
 from __future__ import annotations
@@ -118,7 +119,9 @@ OutputMP4 = Annotated[Path, typer.Option("--output", "-o", help="Output MP4.")]
 Size = Annotated[int, typer.Option(help="Face crop size processed: 256 or 512.")]
 CropOnly = Annotated[bool, typer.Option("--crop-only", help="Output the square face crop only.")]
 Face = Annotated[int, typer.Option(help="Which face: 0 = largest, 1 = next, ...")]
-Engine = Annotated[str, typer.Option(help="Renderer: analytic.")]
+Engine = Annotated[str, typer.Option(help="Renderer: analytic (the warp) or codebook (the warp compensated by "
+                                         "the learned codebook network).")]
+WeightsFile = Annotated[Optional[Path], typer.Option(help="Codebook engine weights (default: the registered model).")]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")]
 NoDetail = Annotated[bool, typer.Option("--no-detail", help="Render large faces at --size only (faster, softer).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
@@ -141,6 +144,7 @@ def animate(
     fps: Annotated[Optional[float], typer.Option(help="Output frame rate (default: the driving video's).")] = None,
     max_seconds: Annotated[Optional[float], typer.Option(help="Use at most this much of the driving video.")] = None,
     engine: Engine = "analytic",
+    weights: WeightsFile = None,
     device: Device = "auto",
     no_smooth: Annotated[bool, typer.Option("--no-smooth", help="Keep the raw, unsmoothed tracking.")] = False,
     no_detail: NoDetail = False,
@@ -154,6 +158,7 @@ def animate(
             size=size, engine=engine, device=device, face=face, crop_only=crop_only, reference=reference,
             parts=parse_parts(parts), expression_scale=expression_scale, pose_scale=pose_scale, fps=fps,
             max_seconds=max_seconds, smooth=not no_smooth, detail=not no_detail,
+            weights=str(weights) if weights else None,
         )
         with _progress(quiet) as report:
             return run_animate(portrait, driving, output, options, report)
@@ -189,6 +194,7 @@ def speak(
     fps: Annotated[float, typer.Option(help="Output frame rate.")] = 25.0,
     max_seconds: Annotated[Optional[float], typer.Option(help="Use at most this much of the audio.")] = None,
     engine: Engine = "analytic",
+    weights: WeightsFile = None,
     device: Device = "auto",
     no_detail: NoDetail = False,
     lipsync: Annotated[Optional[Path], typer.Option(help="Lip-sync weights file (default: the shipped model).")] = None,
@@ -205,7 +211,7 @@ def speak(
         options = SpeakOptions(
             size=size, engine=engine, device=device, face=face, crop_only=crop_only, pose=pose,
             expression_scale=expression_scale, fps=fps, seed=seed, max_seconds=max_seconds, detail=not no_detail,
-            lipsync=str(lipsync) if lipsync else None,
+            lipsync=str(lipsync) if lipsync else None, weights=str(weights) if weights else None,
         )
         with _progress(quiet) as report:
             return run_speak(portrait, audio, output, options, words, report)
@@ -271,6 +277,110 @@ def motion_cmd(
                                "lost_frames": measured.lost}))
     elif not quiet:
         err.print(f"wrote {output}: {measured.frames} frames ({measured.lost} without a face)", highlight=False)
+
+
+weights_app = typer.Typer(no_args_is_help=True, help="Model weights: list, download, verify, locate.")
+app.add_typer(weights_app, name="weights")
+ModelName = Annotated[str, typer.Argument(help="Registered model name (see 'talkhead weights list').")]
+
+
+@weights_app.command("list")
+def weights_list(as_json: AsJson = False, debug: Debug = False) -> None:
+    """Registered models and where each resolves now: shipped, cache, corrupt or missing (no network used)."""
+    from talkhead.weights import weights_table
+
+    rows = _run(debug, weights_table)
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    typer.echo(f"{'NAME':<12} {'FILE':<28} {'BYTES':>10}  {'SHA256':<12}  WHERE")
+    for row in rows:
+        typer.echo(f"{row['name']:<12} {row['file']:<28} {row['size'] or '?':>10}  {(row['sha256'] or '?')[:12]:<12}"
+                   f"  {row['where']}" + (f" ({row['path']})" if row["path"] else ""))
+
+
+@weights_app.command("pull")
+def weights_pull(
+    name: Annotated[Optional[str], typer.Argument(help="Model to download.")] = None,
+    all_models: Annotated[bool, typer.Option("--all", help="Download every registered model.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Download again even if cached.")] = False,
+    debug: Debug = False,
+) -> None:
+    """Download weights from the Hugging Face Hub into its cache and verify them; print their paths."""
+    from talkhead.weights import download_weights, load_registry
+
+    def action():
+        if (name is None) == (not all_models):
+            raise OptionError("give one model NAME or --all")
+        names = list(load_registry()) if all_models else [name]
+        return [download_weights(n, force=force) for n in names]
+
+    for path in _run(debug, action):
+        typer.echo(str(path))
+
+
+@weights_app.command("verify")
+def weights_verify(
+    name: Annotated[Optional[str], typer.Argument(help="Model to check (default: all).")] = None,
+    debug: Debug = False,
+) -> None:
+    """Check every copy on this machine against the registry's sha256; exit 3 on a mismatch."""
+    from talkhead.weights import verify_weights
+
+    def show(copy) -> None:
+        state = "missing" if copy.path is None else "ok" if copy.problem is None else "MISMATCH"
+        typer.echo(f"{copy.name:<12} {copy.where:<8} {state:<8} {copy.path or ''}")
+
+    _run(debug, lambda: verify_weights(name, show))
+
+
+@weights_app.command("path")
+def weights_path(name: ModelName, debug: Debug = False) -> None:
+    """Print the verified path model NAME resolves to (shipped or cached; never downloads)."""
+    from talkhead.weights import resolve_weights
+
+    typer.echo(str(_run(debug, lambda: resolve_weights(name, allow_download=False))))
+
+
+@weights_app.command("update")
+def weights_update(name: ModelName, debug: Debug = False) -> None:
+    """After retraining: record the shipped file's new sha256 and size in the registry."""
+    from talkhead.weights import register_local
+
+    entry = _run(debug, lambda: register_local(name))
+    typer.echo(f"{entry.name}: {entry.file} {entry.size} bytes, sha256 {entry.sha256}")
+
+
+train_app = typer.Typer(no_args_is_help=True, help="Train the learned parts on your own videos.")
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("codebook")
+def train_codebook(
+    data: Annotated[Path, typer.Option(help="Folder of face videos (searched recursively).")],
+    run: Annotated[Path, typer.Option(help="Run folder: frame cache, loss.tsv, checkpoints; "
+                                           "an existing run resumes.")] = Path("codebook-run"),
+    steps: Annotated[int, typer.Option(help="Train up to this many steps in all.")] = 2000,
+    lr: Annotated[float, typer.Option(help="Learning rate (AdamW).")] = 1e-3,
+    val_every: Annotated[int, typer.Option(help="Every n-th video is kept for validation.")] = 5,
+    device: Device = "auto",
+    quiet: Quiet = False, debug: Debug = False,
+) -> None:
+    """Train the codebook engine by self-reenactment; the weights are RUN/last.safetensors
+    (use them with --weights, or copy them to weights/codebook.safetensors and run
+    'talkhead weights update codebook')."""
+    from talkhead.train.codebook import TrainOptions, train
+
+    def action():
+        if steps < 1 or lr <= 0 or val_every < 2:
+            raise OptionError("--steps must be at least 1, --lr above 0, --val-every at least 2")
+        run.mkdir(parents=True, exist_ok=True)
+        options = TrainOptions(data, run, steps=steps, lr=lr, val_every=val_every, device=device)
+        with _progress(quiet) as report:
+            return train(options, report, log=None if quiet else lambda line: err.print(line, highlight=False))
+
+    score = _run(debug, action)
+    typer.echo(json.dumps({"weights": str(run / "last.safetensors"), **score}))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,7 +2,8 @@
 
 Every error carries a message that says what went wrong and what to do about it.
 Only ``talkhead.cli`` turns them into exit codes: ``exit_code`` is 2 for bad
-input (the user can fix it) and 1 for internal failures.
+input (the user can fix it), 3 for model weights that are missing, corrupt or
+cannot be downloaded, and 1 for internal failures.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ class DeviceError(InputError):
 
 
 class WeightsError(TalkheadError):
-    """Model weights are missing, corrupt or incompatible."""
+    """Model weights are missing, corrupt, incompatible or cannot be downloaded (exit code 3)."""
+
+    exit_code = 3
 
 
 class TranscriptError(InputError):

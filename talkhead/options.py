@@ -8,7 +8,7 @@ from talkhead.errors import OptionError
 
 PART_NAMES = ("pose", "expression", "eyes", "mouth")
 SIZES = (256, 512)
-ENGINES = ("analytic",)
+ENGINES = ("analytic", "codebook")
 
 
 def check_timing(fps: float | None, max_seconds: float | None) -> None:
@@ -50,6 +50,7 @@ class AnimateOptions:
     expression), 'first', or a frame number.
     detail: for a portrait whose face crop is larger than `size`, sample the
     frames from the portrait at up to twice `size` (sharper, slower).
+    weights: a weights file for the codebook engine (default: the registered model).
     """
 
     size: int = 512
@@ -67,8 +68,11 @@ class AnimateOptions:
     detail: bool = True
     max_output_side: int = 1920
     crf: int = 18
+    weights: str | None = None
 
     def __post_init__(self) -> None:
+        if self.weights is not None and self.engine == "analytic":
+            raise OptionError("--weights: the analytic engine has no weights; use it with --engine codebook")
         if self.size not in SIZES:
             raise OptionError(f"--size {self.size}: use one of {', '.join(map(str, SIZES))}")
         if self.engine not in ENGINES:
@@ -113,6 +117,7 @@ class SpeakOptions:
     max_output_side: int = 1920
     crf: int = 18
     lipsync: str | None = None
+    weights: str | None = None
 
     def __post_init__(self) -> None:
         if self.pose not in POSE_STYLES:
@@ -126,4 +131,4 @@ class SpeakOptions:
         return AnimateOptions(size=self.size, engine=self.engine, device=self.device, face=self.face,
                               crop_only=self.crop_only, reference="first", expression_scale=self.expression_scale,
                               fps=self.fps, max_seconds=self.max_seconds, detail=self.detail,
-                              max_output_side=self.max_output_side, crf=self.crf)
+                              max_output_side=self.max_output_side, crf=self.crf, weights=self.weights)

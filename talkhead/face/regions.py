@@ -45,6 +45,8 @@ MOUTH_CORNERS = (78, 308)
 LIP_GAP = (13, 14)                      # middle of the inner upper / lower lip
 EYE_LIDS = ((159, 145), (386, 374))     # (upper, lower) lid middles: right eye, left eye
 EYE_CORNERS = ((33, 133), (362, 263))   # (outer, inner) right eye; (inner, outer) left eye
+# For each point, its mirror image across the face's midline (the nearest canonical point, x negated).
+MIRROR = np.linalg.norm((CANONICAL_FACE * [-1.0, 1.0, 1.0])[:, None] - CANONICAL_FACE[None], axis=2).argmin(1)
 
 
 def _part_masks() -> dict[str, np.ndarray]:

@@ -114,3 +114,25 @@ def read_text(path: str | os.PathLike[str]) -> str:
         raise MediaError(f"cannot read {p}: it is not UTF-8 text; save the transcript as UTF-8") from None
     except OSError as exc:
         raise MediaError(f"cannot read {p}: {exc.strerror or exc}") from None
+
+
+def append_line(path: str | os.PathLike[str], line: str) -> None:
+    """Append one line of text to ``path`` (a log that grows as a run goes on)."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line.rstrip("\n") + "\n")
+
+
+def save_arrays(path: str | os.PathLike[str], **arrays) -> None:
+    """Write numpy arrays to an .npz file atomically (a cache that is either whole or absent)."""
+    import numpy as np
+
+    with atomic_output(path) as tmp:
+        np.savez(tmp, **arrays)
+
+
+def load_arrays(path: str | os.PathLike[str]) -> dict:
+    """Arrays of an .npz file written by `save_arrays` (no pickled objects)."""
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}

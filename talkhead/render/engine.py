@@ -111,6 +111,10 @@ class AnalyticEngine:
 
         R is the resolution of `source.detail` (S unless a detail crop was given).
         """
+        return to_uint8(self.render_float(source, targets)[0])
+
+    def render_float(self, source: PreparedSource, targets: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+        """(frames float32 [B,3,R,R] 0..1 on the device, the sampling grid float32 [B,S,S,2] it used)."""
         out = source.detail.shape[-1]
         fine = self._grid(source, targets)
         gaps: list[np.ndarray | None] = []
@@ -121,7 +125,7 @@ class AnalyticEngine:
         frames = flow.warp(source.detail, flow.upsample_grid(grid, out))
         frames = paint_mouths(frames, targets * (out / self.size), source.mouth)
         frames = paint_gaps(frames, gaps, targets, source.mouth)
-        return to_uint8(frames)
+        return frames, fine
 
 
 def to_uint8(frames: torch.Tensor) -> np.ndarray:
@@ -130,9 +134,14 @@ def to_uint8(frames: torch.Tensor) -> np.ndarray:
     return scaled.to(torch.uint8).cpu().numpy()
 
 
-ENGINES = {"analytic": AnalyticEngine}
+def make_engine(name: str, size: int, device: torch.device, weights: str | None = None) -> Engine:
+    """The engine called `name` ("analytic", or "codebook" with its weights file or the registered one)."""
+    if name == "analytic":
+        return AnalyticEngine(size, device)
+    if name == "codebook":
+        from pathlib import Path
 
+        from talkhead.render.codebook_engine import CodebookEngine
 
-def make_engine(name: str, size: int, device: torch.device) -> Engine:
-    """The engine called `name` (see ENGINES)."""
-    return ENGINES[name](size, device)
+        return CodebookEngine(size, device, Path(weights) if weights else None)
+    raise ValueError(f"unknown engine {name!r}")

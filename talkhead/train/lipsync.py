@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from talkhead.face.canonical import CANONICAL_FACE
-from talkhead.face.regions import MOUTH_CORNERS, PARTS
+from talkhead.face.regions import MIRROR, MOUTH_CORNERS, PARTS
 from talkhead.models.lipsync import LipsyncModel
 from talkhead.motion import face_openings
 from talkhead.speech.features import FeatureConfig, lipsync_features
@@ -63,12 +62,6 @@ def _standard(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / (x.std() + 1e-9)
 
 
-def _mirror_index() -> np.ndarray:
-    """For each canonical point, its mirror image across the face's midline."""
-    mirrored = CANONICAL_FACE * np.array([-1.0, 1.0, 1.0])
-    return np.linalg.norm(mirrored[:, None] - CANONICAL_FACE[None], axis=2).argmin(1)
-
-
 def mouth_shapes(expressions: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Landmark displacement per unit of lip gap and per unit of mouth width, each float32 [478,3].
 
@@ -82,7 +75,7 @@ def mouth_shapes(expressions: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndar
         x.append(np.stack([gap - np.median(gap), width - np.median(width)], 1))
         y.append((e - np.median(e, 0)).reshape(len(e), -1))
     shapes = np.linalg.lstsq(np.concatenate(x), np.concatenate(y), rcond=None)[0].reshape(2, 478, 3)
-    mirror = shapes[:, _mirror_index()] * np.array([-1.0, 1.0, 1.0])
+    mirror = shapes[:, MIRROR] * np.array([-1.0, 1.0, 1.0])
     shapes = (shapes + mirror) / 2 * PARTS["mouth"][None, :, None]
     return shapes[0].astype(np.float32), shapes[1].astype(np.float32)
 
