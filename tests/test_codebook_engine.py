@@ -97,3 +97,16 @@ def test_train_codebook_from_the_command_line_and_resume(tmp_path, driving_clip,
     assert [d["step"] for d in logged if "val_psnr" in d] == [2, 3]
     code, _, err = run_cli(["train", "codebook", "--data", tmp_path / "none", "--run", run, "--quiet"])
     assert code == 2 and len(lines(err)) == 1
+
+
+def test_speak_with_the_codebook_engine(tmp_path, astronaut_png, random_weights):
+    from speech_synth import synthesize
+
+    from test_speak import write_pcm_wav
+
+    said = synthesize("Papa.")
+    wav = write_pcm_wav(tmp_path / "papa.wav", said.samples, said.rate)
+    options = talkhead.SpeakOptions(size=256, crop_only=True, engine="codebook", weights=str(random_weights))
+    result = talkhead.speak(astronaut_png, wav, tmp_path / "o.mp4", options, text="papa")
+    assert result.engine == "codebook" and result.audio
+    assert abs(result.frames - len(said.samples) / said.rate * 25) <= 1

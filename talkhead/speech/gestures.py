@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d, maximum_filter1d
+from scipy.ndimage import convolve1d, gaussian_filter1d, maximum_filter1d
 from scipy.signal import lfilter
 
 from talkhead.options import POSE_STYLES
@@ -95,6 +95,6 @@ def gestures(prosody: Prosody, fps: float, style: str = "natural", seed: int = 0
     shift[:, 1] = 0.008 * _drift(rng, count, fps, 5.0) + 0.004 * gaussian_filter1d(strength, 0.1 * fps)
     width = 0.12 * fps                                                # brow lift: a bump of about 0.3 s
     bump = np.exp(-0.5 * (np.arange(-3 * width, 3 * width + 1) / width) ** 2)
-    raise_ = np.convolve(strength * (prosody.pitch > 2.0) * 1.4, bump, mode="same")
+    raise_ = convolve1d(strength * (prosody.pitch > 2.0) * 1.4, bump, mode="constant")  # length kept
     return Gestures((angles * gain).astype(np.float32), (shift * gain).astype(np.float32),
                     _blinks(rng, count, fps).astype(np.float32), np.clip(raise_, 0, 1).astype(np.float32))

@@ -63,6 +63,14 @@ def test_brows_lift_only_while_speaking():
     assert g.brows[(t > 10.5) & (t < 19.5)].max() == 0
 
 
+@pytest.mark.parametrize("seconds", [0.2, 0.48, 2.0])
+def test_every_gesture_track_is_as_long_as_the_speech(seconds):
+    """Short utterances too (a brow bump wider than the track once made the brows longer)."""
+    prosody = talk_prosody(seconds)
+    g = gestures(prosody, FPS, seed=0)
+    assert {len(g.angles), len(g.shift), len(g.blink), len(g.brows)} == {len(prosody.speaking)}
+
+
 def test_bilabials_close_vowels_open_and_lips_anticipate_rounding():
     phones = [Phone("SIL", 0.0, 0.5), Phone("M", 0.5, 0.6), Phone("AA", 0.6, 0.8), Phone("P", 0.8, 0.9),
               Phone("UW", 0.9, 1.1), Phone("SIL", 1.1, 1.6)]
