@@ -363,19 +363,25 @@ def train_codebook(
     steps: Annotated[int, typer.Option(help="Train up to this many steps in all.")] = 2000,
     lr: Annotated[float, typer.Option(help="Learning rate (AdamW).")] = 1e-3,
     val_every: Annotated[int, typer.Option(help="Every n-th video is kept for validation.")] = 5,
+    model: Annotated[str, typer.Option(help="Network size for a new run: cpu (small, the shipped one) or paper "
+                                            "(the published sizes; for a GPU).")] = "cpu",
     device: Device = "auto",
     quiet: Quiet = False, debug: Debug = False,
 ) -> None:
     """Train the codebook engine by self-reenactment; the weights are RUN/last.safetensors
     (use them with --weights, or copy them to weights/codebook.safetensors and run
     'talkhead weights update codebook')."""
+    from talkhead.models.codebook_generator import CodebookConfig
     from talkhead.train.codebook import TrainOptions, train
 
     def action():
         if steps < 1 or lr <= 0 or val_every < 2:
             raise OptionError("--steps must be at least 1, --lr above 0, --val-every at least 2")
+        if model not in ("cpu", "paper"):
+            raise OptionError(f"--model {model!r}: use cpu or paper")
         run.mkdir(parents=True, exist_ok=True)
-        options = TrainOptions(data, run, steps=steps, lr=lr, val_every=val_every, device=device)
+        config = CodebookConfig.paper() if model == "paper" else CodebookConfig()
+        options = TrainOptions(data, run, steps=steps, lr=lr, val_every=val_every, device=device, config=config)
         with _progress(quiet) as report:
             return train(options, report, log=None if quiet else lambda line: err.print(line, highlight=False))
 

@@ -5,8 +5,8 @@
     target keypoint heatmaps ────────┴─► motion compensation, coarse to fine
                                           (motion codebook) ─► corrected flow + occlusion
     source features warped by it ─► appearance compensation per scale (appearance codebook)
-    decoder (warped features + SFT from the appearance tokens) ─► correction + its mask
-    frame = base + mask * correction
+    decoder (warped features + SFT from the appearance tokens) ─► weight w, correction c, mask m
+    frame = base + w * (source warped by the compensated flow - base) + m * c
 
 `base` is the analytic engine's frame for the same target (the warp with its
 synthesised mouth interior): the network learns where and how to correct it,
@@ -141,7 +141,7 @@ class CodebookGenerator(nn.Module):
         self.fuse = nn.ModuleList(_block(c.channels[i + 1] + c.channels[i] + 3, c.channels[i]) for i in range(deepest))
         self.sft = nn.ModuleDict({str(lv): SFT(c.channels[lv], c.channels[lv]) for lv in c.appearance_levels})
         self.out_norm = nn.GroupNorm(1, c.channels[0])
-        self.head = nn.Conv2d(c.channels[0] + 3, 4, 3, padding=1)  # full resolution: kept to one conv
+        self.head = nn.Conv2d(c.channels[0] + 6, 5, 3, padding=1)  # full resolution: kept to one conv
         nn.init.zeros_(self.head.weight)   # a fresh model adds nothing to the base frame
         nn.init.zeros_(self.head.bias)
 
@@ -162,7 +162,8 @@ class CodebookGenerator(nn.Module):
             limit = c.limit(c.appearance_codes, level, c.appearance_levels)
             appearance[level], q = self.appearance[str(level)](warped[level], self.appearance_book, limit)
             vq, codes[f"appearance{level}"] = vq + q.loss, q.codes
-        frame, mask = self._decode(warped, appearance, base)
+        rewarped = F.grid_sample(source, grid + _resize(flow, c.size).permute(0, 2, 3, 1), align_corners=False)
+        frame, mask = self._decode(warped, appearance, base, rewarped)
         return GeneratorOutput(frame, mask, vq, codes)
 
     def _motion(self, feats: list[torch.Tensor], grid: torch.Tensor, targets: torch.Tensor):
@@ -186,7 +187,10 @@ class CodebookGenerator(nn.Module):
             vq, codes[f"motion{level}"] = vq + q.loss, q.codes
         return flow, occlusion, vq, codes
 
-    def _decode(self, warped: dict[int, torch.Tensor], appearance: dict[int, torch.Tensor], base: torch.Tensor):
+    def _decode(self, warped: dict[int, torch.Tensor], appearance: dict[int, torch.Tensor], base: torch.Tensor,
+                rewarped: torch.Tensor):
+        """The frame: base, moved towards the source re-warped by the compensated flow, plus a painted
+        correction where the mask says (a fresh model's head is zero: the base comes out unchanged)."""
         c = self.config
         level = len(c.channels) - 1
         x = warped[level] + self.start(warped[level])
@@ -200,9 +204,10 @@ class CodebookGenerator(nn.Module):
                 x = self.sft[str(level)](x, appearance[level])
         x = F.gelu(self.out_norm(x))
         x = F.interpolate(x, size=c.size, mode="bilinear", align_corners=False)
-        out = self.head(torch.cat([x, base], 1))
-        mask = torch.sigmoid(out[:, 3:])
-        return (base + mask * out[:, :3]).clamp(0, 1), mask
+        out = self.head(torch.cat([x, base, rewarped], 1))
+        mask = torch.sigmoid(out[:, 3:4])
+        frame = base + out[:, 4:5] * (rewarped - base) + mask * out[:, :3]
+        return frame.clamp(0, 1), mask
 
 
 def _resize(x: torch.Tensor, side: int) -> torch.Tensor:
@@ -227,7 +232,7 @@ def _identity(side: int, like: torch.Tensor) -> torch.Tensor:
 
 
 KIND = "talkhead-codebook-generator"
-VERSION = 1
+VERSION = 2
 
 
 def to_tensors(model: CodebookGenerator, meta: dict[str, str] | None = None) -> tuple[dict, dict[str, str]]:
