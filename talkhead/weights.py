@@ -449,11 +449,12 @@ def load_lipsync(path: Path | None = None):
         raise WeightsError(f"weights file {path} is not a lip-sync model this talkhead reads ({exc})") from exc
 
 
-def save_codebook(path: Path, model, meta: dict[str, str] | None = None) -> None:
-    """Write a codebook generator (talkhead.models.codebook_generator) with its config in the metadata."""
+def save_codebook(path: Path, model, meta: dict[str, str] | None = None, half: bool = False) -> None:
+    """Write a codebook generator (talkhead.models.codebook_generator) with its config in the metadata
+    (`half`: float16 weights, for shipping)."""
     from talkhead.models.codebook_generator import to_tensors
 
-    write_safetensors(path, *to_tensors(model, meta))
+    write_safetensors(path, *to_tensors(model, meta, half))
 
 
 def load_codebook(path: Path | None = None):

@@ -235,9 +235,14 @@ KIND = "talkhead-codebook-generator"
 VERSION = 2
 
 
-def to_tensors(model: CodebookGenerator, meta: dict[str, str] | None = None) -> tuple[dict, dict[str, str]]:
-    """The model as (numpy arrays by name, metadata with its config) for a safetensors file."""
-    arrays = {k: v.detach().cpu().contiguous().numpy() for k, v in model.state_dict().items()}
+def to_tensors(model: CodebookGenerator, meta: dict[str, str] | None = None, half: bool = False
+               ) -> tuple[dict, dict[str, str]]:
+    """The model as (numpy arrays by name, metadata with its config) for a safetensors file.
+
+    half: store float weights as float16 (half the size, for shipping; training checkpoints keep float32).
+    """
+    arrays = {k: v.detach().cpu().to(torch.float16 if half and v.is_floating_point() else v.dtype)
+              .contiguous().numpy() for k, v in model.state_dict().items()}
     return arrays, {"kind": KIND, "version": str(VERSION), "config": model.config.to_json(), **(meta or {})}
 
 
@@ -248,5 +253,6 @@ def from_tensors(arrays: dict, meta: dict[str, str]) -> CodebookGenerator:
     if int(meta.get("version", 0)) > VERSION:
         raise ValueError(f"format version {meta['version']} is newer than this talkhead reads ({VERSION})")
     model = CodebookGenerator(CodebookConfig.from_json(meta["config"]))
-    model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
+    model.load_state_dict({k: torch.from_numpy(v).float() if v.dtype.kind == "f" else torch.from_numpy(v)
+                           for k, v in arrays.items()})
     return model.eval()

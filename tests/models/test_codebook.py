@@ -108,6 +108,9 @@ def test_weights_round_trip_through_safetensors(tmp_path):
     assert again.config == TINY
     inputs = _inputs(1, 64)
     assert torch.equal(model(*inputs).frame, again(*inputs).frame)
+    save_codebook(tmp_path / "half.safetensors", model, half=True)                  # the shipping format
+    assert (tmp_path / "half.safetensors").stat().st_size < 0.6 * (tmp_path / "m.safetensors").stat().st_size
+    assert (model(*inputs).frame - load_codebook(tmp_path / "half.safetensors")(*inputs).frame).abs().max() < 0.02
     write_safetensors(tmp_path / "other.safetensors", {"w": np.zeros(3, np.float32)}, {"kind": "something-else"})
     with pytest.raises(WeightsError, match="not a codebook model"):
         load_codebook(tmp_path / "other.safetensors")
