@@ -62,14 +62,13 @@ from talkhead.api import find_portrait_face  # noqa: E402
 from talkhead.errors import TalkheadError  # noqa: E402
 from talkhead.face.crop import cut  # noqa: E402
 from talkhead.face.landmarks import FaceLandmarker, FaceTracker  # noqa: E402
-from talkhead.face.regions import EYE_LIDS, FACE_OVAL, LIP_GAP, LIPS  # noqa: E402
+from talkhead.face.regions import EYE_LIDS, LIP_GAP, face_oval_mask, mouth_box  # noqa: E402
 from talkhead.io.image import load_image, save_image  # noqa: E402
 from talkhead.io.video import iter_frames  # noqa: E402
 
 DEFAULT_CLIPS = ["driving/LivePortrait__d10.mp4", "driving/dreamtalk__W009_front_happy_level3_001.mp4",
                  "talking_av/PCAVS__681100216.mp4", "talking_av/SadTalker__WDA_KatieHill_000.mp4"]
 EYE_CORNERS = (33, 263)   # outer corners: the face's scale
-MOUTH_GROW = 0.25         # mouth box grown by this fraction of its size on each side
 FACE_PAD = 8              # pixels around the face mask's box for the SSIM window
 SHOW_AT = (0.25, 0.5, 0.75)  # where in each clip the side-by-side frames are taken
 ALIGNED_DB = 30.0          # frame 0 of ours vs real below this: warn that the crops do not line up
@@ -144,22 +143,6 @@ def track(frames) -> list[np.ndarray | None]:
         return [tracker(f) for f in frames]
 
 
-def face_mask(landmarks: np.ndarray, size: int) -> np.ndarray:
-    """bool [S,S]: the filled face-oval polygon."""
-    mask = np.zeros((size, size), np.uint8)
-    cv2.fillPoly(mask, [np.round(landmarks[FACE_OVAL, :2]).astype(np.int32)], 1)
-    return mask.astype(bool)
-
-
-def mouth_box(landmarks: np.ndarray, size: int) -> tuple[int, int, int, int]:
-    """x0, y0, x1, y1: the lips' box grown by MOUTH_GROW on each side, inside the crop."""
-    lo, hi = landmarks[LIPS, :2].min(0), landmarks[LIPS, :2].max(0)
-    grow = (hi - lo) * MOUTH_GROW
-    x0, y0 = np.clip(np.floor(lo - grow), 0, size).astype(int)
-    x1, y1 = np.clip(np.ceil(hi + grow), 0, size).astype(int)
-    return x0, y0, x1, y1
-
-
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR (dB, peak 255) of two equally shaped uint8 arrays."""
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
@@ -178,7 +161,7 @@ def ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def image_metrics(ours: np.ndarray, real: np.ndarray, landmarks: np.ndarray) -> dict[str, float]:
     """Face and mouth PSNR / SSIM of `ours` against `real` (uint8 [S,S,3]), regions from real landmarks."""
     size = real.shape[0]
-    mask = face_mask(landmarks, size)
+    mask = face_oval_mask(landmarks, size)
     ys, xs = np.nonzero(mask)
     y0, y1 = max(ys.min() - FACE_PAD, 0), min(ys.max() + 1 + FACE_PAD, size)
     x0, x1 = max(xs.min() - FACE_PAD, 0), min(xs.max() + 1 + FACE_PAD, size)
@@ -248,7 +231,7 @@ def alignment_psnr(ours: np.ndarray, ref: Reference) -> float:
     """Face PSNR of output frame 0 (the portrait redrawn) against real crop 0: high when the crops line up."""
     if ref.landmarks[0] is None:
         return float("nan")
-    mask = face_mask(ref.landmarks[0], ours.shape[0])
+    mask = face_oval_mask(ref.landmarks[0], ours.shape[0])
     return psnr(ours[mask], ref.crops[0][mask])
 
 

@@ -117,7 +117,7 @@ def animate(source: str | os.PathLike[str], driving: str | os.PathLike[str], out
     by `talkhead motion`. Raises TalkheadError subclasses on bad input.
     """
     start = time.perf_counter()
-    _check_settings(options)
+    options = _check_settings(options)
     src_path, drv_path = require_readable(source), require_readable(driving)
     check_writable(Path(output))
     portrait = find_portrait_face(load_image(src_path), options.face, str(src_path), options.max_output_side)
@@ -182,7 +182,7 @@ def speak(portrait: str | os.PathLike[str], audio: str | os.PathLike[str], outpu
     from talkhead.weights import load_lipsync
 
     start = time.perf_counter()
-    _check_settings(options.render_options())
+    render_options = _check_settings(options.render_options())
     src_path, audio_path = require_readable(portrait), require_readable(audio)
     check_writable(Path(output))
     if text is not None and not text.strip():
@@ -200,19 +200,24 @@ def speak(portrait: str | os.PathLike[str], audio: str | os.PathLike[str], outpu
     analysed = time.perf_counter() - start
     motion = SpeechMotion(track, model)
     rest = motion.rest(_lip_gap(image))
-    made = render_motion(image, motion, output, options.render_options(), audio_path, progress, start,
-                         reference=rest)
+    made = render_motion(image, motion, output, render_options, audio_path, progress, start, reference=rest)
     return SpeakResult(made.output, made.frames, made.fps, made.duration, made.width, made.height, made.audio,
                        text is not None, track.gestures.blinks, made.engine, made.device, time.perf_counter() - start, analysed)
 
 
-def _check_settings(options: AnimateOptions) -> None:
-    """Fail early on bad settings, before any work: the device, and the engine's weights."""
-    resolve_device(options.device)
-    if options.engine == "codebook":
-        from talkhead.weights import CODEBOOK, resolve_weights
+def _check_settings(options: AnimateOptions) -> AnimateOptions:
+    """Fail early on bad settings, before any work: the device, and the engine's weights.
 
-        resolve_weights(CODEBOOK, Path(options.weights) if options.weights else None)
+    Returns the options with the codebook engine's weights resolved (and verified) to a path,
+    so the engine reads that file without resolving and hashing it again.
+    """
+    resolve_device(options.device)
+    if options.engine != "codebook":
+        return options
+    from talkhead.weights import CODEBOOK, resolve_weights
+
+    path = resolve_weights(CODEBOOK, Path(options.weights) if options.weights else None)
+    return replace(options, weights=str(path))
 
 
 def _lip_gap(portrait: Portrait) -> float:

@@ -375,11 +375,8 @@ def train_codebook(
     from talkhead.train.codebook import TrainOptions, train
 
     def action():
-        if steps < 1 or lr <= 0 or val_every < 2:
-            raise OptionError("--steps must be at least 1, --lr above 0, --val-every at least 2")
         if model not in ("cpu", "paper"):
             raise OptionError(f"--model {model!r}: use cpu or paper")
-        run.mkdir(parents=True, exist_ok=True)
         config = CodebookConfig.paper() if model == "paper" else CodebookConfig()
         options = TrainOptions(data, run, steps=steps, lr=lr, val_every=val_every, device=device, config=config)
         with _progress(quiet) as report:

@@ -36,7 +36,6 @@ from talkhead.errors import WeightsError
 
 LIPSYNC = "lipsync"
 CODEBOOK = "codebook"
-LIPSYNC_FILE = "lipsync.safetensors"
 REGISTRY_FILE = "registry.json"
 HUB_ENDPOINT = "https://huggingface.co"
 REACH_TIMEOUT_S = 2.0      # how long the "is the Hub reachable" probe may take
@@ -441,12 +440,7 @@ def load_lipsync(path: Path | None = None):
     """The lip-sync model (talkhead.models.lipsync.LipsyncModel) from `path` or the registered weights."""
     from talkhead.models.lipsync import LipsyncModel
 
-    path = resolve_weights(LIPSYNC, path)
-    arrays, meta = read_safetensors(path)
-    try:
-        return LipsyncModel.from_tensors(arrays, meta)
-    except (KeyError, ValueError) as exc:
-        raise WeightsError(f"weights file {path} is not a lip-sync model this talkhead reads ({exc})") from exc
+    return _rebuild(resolve_weights(LIPSYNC, path), LipsyncModel.from_tensors, "lip-sync model")
 
 
 def save_codebook(path: Path, model, meta: dict[str, str] | None = None, half: bool = False) -> None:
@@ -466,8 +460,14 @@ def load_codebook_file(path: Path):
     """(codebook generator, its training steps) from a weights file."""
     from talkhead.models.codebook_generator import from_tensors
 
+    return _rebuild(path, lambda arrays, meta: (from_tensors(arrays, meta), int(meta.get("steps", 0))),
+                    "codebook model")
+
+
+def _rebuild(path: Path, build: Callable[[dict, dict[str, str]], object], what: str):
+    """`build(arrays, metadata)` of the safetensors file at `path`; WeightsError if it is not such a model."""
     arrays, meta = read_safetensors(path)
     try:
-        return from_tensors(arrays, meta), int(meta.get("steps", 0))
+        return build(arrays, meta)
     except (KeyError, ValueError, RuntimeError) as exc:
-        raise WeightsError(f"weights file {path} is not a codebook model this talkhead reads ({exc})") from exc
+        raise WeightsError(f"weights file {path} is not a {what} this talkhead reads ({exc})") from exc

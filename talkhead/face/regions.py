@@ -3,6 +3,7 @@ connection lists and the canonical face."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from mediapipe.python.solutions import face_mesh_connections as fc
 
@@ -86,3 +87,22 @@ def control_points(count: int = 150) -> np.ndarray:
         chosen.append(nxt)
         dist = np.minimum(dist, np.linalg.norm(xy - xy[nxt], axis=1))
     return np.array(sorted(chosen))
+
+
+MOUTH_GROW = 0.25  # the mouth's box: the lips' box grown by this share of its size on each side
+
+
+def face_oval_mask(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """bool [S,S]: inside the face oval of landmarks [478,2+] (pixels of an S x S crop)."""
+    mask = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(mask, [np.round(landmarks[FACE_OVAL, :2]).astype(np.int32)], 1)
+    return mask.astype(bool)
+
+
+def mouth_box(landmarks: np.ndarray, size: int, grow: float = MOUTH_GROW) -> tuple[int, int, int, int]:
+    """x0, y0, x1, y1: the lips' box of landmarks [478,2+] grown by `grow` on each side, inside the crop."""
+    lo, hi = landmarks[LIPS, :2].min(0), landmarks[LIPS, :2].max(0)
+    pad = (hi - lo) * grow
+    x0, y0 = np.clip(np.floor(lo - pad), 0, size).astype(int)
+    x1, y1 = np.clip(np.ceil(hi + pad), 0, size).astype(int)
+    return x0, y0, x1, y1

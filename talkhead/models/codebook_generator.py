@@ -145,24 +145,28 @@ class CodebookGenerator(nn.Module):
         nn.init.zeros_(self.head.weight)   # a fresh model adds nothing to the base frame
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, source: torch.Tensor, grid: torch.Tensor, targets: torch.Tensor, base: torch.Tensor
-                ) -> GeneratorOutput:
+    def forward(self, source: torch.Tensor, grid: torch.Tensor, targets: torch.Tensor, base: torch.Tensor,
+                features: list[torch.Tensor] | None = None) -> GeneratorOutput:
         """source, base: float [B,3,S,S] 0..1; grid: float [B,S,S,2], the coarse flow as a sampling grid
-        (grid_sample convention, align_corners=False); targets: float [B,478,2], target landmarks in [-1,1]."""
+        (grid_sample convention, align_corners=False); targets: float [B,478,2], target landmarks in [-1,1].
+
+        features: `self.encoder(source)` when the caller already has it (a renderer encodes its
+        portrait once, not once per frame).
+        """
         c = self.config
-        feats = self.encoder(source)
+        feats = self.encoder(source) if features is None else features
         flow, occlusion, vq, codes = self._motion(feats, grid, targets)
         warped = {}
         for level, feat in enumerate(feats):
             side = c.side(level)
-            g = _resize_grid(grid, side) + _resize(flow, side).permute(0, 2, 3, 1)
-            warped[level] = F.grid_sample(feat, g, align_corners=False) * _resize(occlusion, side)
+            g = resize_grid(grid, side) + resize(flow, side).permute(0, 2, 3, 1)
+            warped[level] = F.grid_sample(feat, g, align_corners=False) * resize(occlusion, side)
         appearance = {}
         for level in c.appearance_levels:
             limit = c.limit(c.appearance_codes, level, c.appearance_levels)
             appearance[level], q = self.appearance[str(level)](warped[level], self.appearance_book, limit)
             vq, codes[f"appearance{level}"] = vq + q.loss, q.codes
-        rewarped = F.grid_sample(source, grid + _resize(flow, c.size).permute(0, 2, 3, 1), align_corners=False)
+        rewarped = F.grid_sample(source, grid + resize(flow, c.size).permute(0, 2, 3, 1), align_corners=False)
         frame, mask = self._decode(warped, appearance, base, rewarped)
         return GeneratorOutput(frame, mask, vq, codes)
 
@@ -174,9 +178,9 @@ class CodebookGenerator(nn.Module):
         flow = occlusion = None
         for level in c.motion_levels:
             side = c.side(level)
-            coarse = _resize_grid(grid, side)
+            coarse = resize_grid(grid, side)
             if flow is not None:
-                flow = _resize(flow, side)
+                flow = resize(flow, side)
                 coarse = coarse + flow.permute(0, 2, 3, 1)
             warped = F.grid_sample(feats[level], coarse, align_corners=False)
             identity = _identity(side, grid)
@@ -199,7 +203,7 @@ class CodebookGenerator(nn.Module):
         for level in range(level - 1, -1, -1):
             side = c.side(level)
             x = F.interpolate(x, size=side, mode="bilinear", align_corners=False)
-            x = self.fuse[level](torch.cat([x, warped[level], _resize(base, side)], 1))
+            x = self.fuse[level](torch.cat([x, warped[level], resize(base, side)], 1))
             if level in appearance:
                 x = self.sft[str(level)](x, appearance[level])
         x = F.gelu(self.out_norm(x))
@@ -210,8 +214,8 @@ class CodebookGenerator(nn.Module):
         return frame.clamp(0, 1), mask
 
 
-def _resize(x: torch.Tensor, side: int) -> torch.Tensor:
-    """float [B,C,H,W] → [B,C,side,side] (area when shrinking)."""
+def resize(x: torch.Tensor, side: int) -> torch.Tensor:
+    """float [B,C,H,W] → [B,C,side,side]: area when shrinking, bilinear when growing."""
     if x.shape[-1] == side:
         return x
     if x.shape[-1] > side:
@@ -219,9 +223,9 @@ def _resize(x: torch.Tensor, side: int) -> torch.Tensor:
     return F.interpolate(x, size=side, mode="bilinear", align_corners=False)
 
 
-def _resize_grid(grid: torch.Tensor, side: int) -> torch.Tensor:
+def resize_grid(grid: torch.Tensor, side: int) -> torch.Tensor:
     """Sampling grid float [B,S,S,2] → [B,side,side,2]."""
-    return _resize(grid.permute(0, 3, 1, 2), side).permute(0, 2, 3, 1)
+    return resize(grid.permute(0, 3, 1, 2), side).permute(0, 2, 3, 1)
 
 
 def _identity(side: int, like: torch.Tensor) -> torch.Tensor:

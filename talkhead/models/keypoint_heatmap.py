@@ -16,6 +16,7 @@ from talkhead.face.regions import (BROWS, FACE_OVAL, INNER_LOWER, INNER_UPPER, L
 NOSE = np.array([1, 2, 4, 5, 6, 19, 94, 98, 168, 197, 195, 327])
 GROUPS = (LIPS, np.union1d(INNER_UPPER, INNER_LOWER), LEFT_EYE, RIGHT_EYE, LEFT_IRIS, RIGHT_IRIS, BROWS,
           FACE_OVAL, NOSE)
+_GROUP_INDEX = [torch.as_tensor(ids) for ids in GROUPS]
 SIGMA = 0.02  # blob width, in [-1,1] units (about 2.5 px at 256)
 
 
@@ -23,8 +24,8 @@ def keypoint_heatmaps(points: torch.Tensor, side: int, sigma: float = SIGMA) -> 
     """points: float [B,478,2] in [-1,1] (grid_sample convention) → float [B,len(GROUPS),side,side] in 0..1."""
     axis = (2 * torch.arange(side, device=points.device, dtype=points.dtype) + 1) / side - 1
     maps = []
-    for ids in GROUPS:
-        p = points[:, torch.as_tensor(ids, device=points.device)]                    # [B,n,2]
+    for ids in _GROUP_INDEX:
+        p = points[:, ids]                                                           # [B,n,2]
         gx = torch.exp(-(axis[None, None] - p[..., :1]) ** 2 / (2 * sigma ** 2))     # [B,n,side]
         gy = torch.exp(-(axis[None, None] - p[..., 1:]) ** 2 / (2 * sigma ** 2))     # [B,n,side]
         maps.append((gy[:, :, :, None] * gx[:, :, None, :]).amax(1))                 # [B,side,side]

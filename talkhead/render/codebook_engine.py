@@ -10,14 +10,24 @@ changes nothing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from talkhead.models.codebook_generator import resize, resize_grid
 from talkhead.render.engine import AnalyticEngine, PreparedSource, to_uint8
 from talkhead.render.flow import pixels_to_unit
+
+
+@dataclass(frozen=True)
+class CodebookSource(PreparedSource):
+    """A PreparedSource plus what the network needs of the portrait, made once:
+    net_image float32 [1,3,N,N] 0..1 at the network's size; features, the encoder's output for it."""
+
+    net_image: torch.Tensor
+    features: list[torch.Tensor]
 
 
 class CodebookEngine:
@@ -32,28 +42,24 @@ class CodebookEngine:
         self.model = load_codebook(weights).to(device).eval()
         self.net_size = self.model.config.size
 
+    @torch.inference_mode()
     def prepare(self, crop: np.ndarray, landmarks: np.ndarray, detail: np.ndarray | None = None
-                ) -> PreparedSource:
-        """As AnalyticEngine.prepare (crop uint8 [S,S,3], landmarks float [478,3] crop pixels)."""
-        return self.analytic.prepare(crop, landmarks, detail)
+                ) -> CodebookSource:
+        """As AnalyticEngine.prepare (crop uint8 [S,S,3], landmarks float [478,3] crop pixels), and the
+        portrait encoded once for every frame."""
+        prepared = self.analytic.prepare(crop, landmarks, detail)
+        image = resize(prepared.image, self.net_size)
+        return CodebookSource(**vars(prepared), net_image=image, features=self.model.encoder(image))
 
     @torch.inference_mode()
-    def render(self, source: PreparedSource, targets: np.ndarray) -> np.ndarray:
+    def render(self, source: CodebookSource, targets: np.ndarray) -> np.ndarray:
         """Frames uint8 [B,R,R,3] RGB for target landmarks float [B,478,3] (crop pixels at S)."""
         frames, grid = self.analytic.render_float(source, targets)                  # [B,3,R,R], [B,S,S,2]
-        n = self.net_size
-        base = _resize(frames, n)
-        coarse = _resize(torch.from_numpy(grid).to(self.device).permute(0, 3, 1, 2), n).permute(0, 2, 3, 1)
+        n, count = self.net_size, len(targets)
+        base = resize(frames, n)
+        coarse = resize_grid(torch.from_numpy(grid).to(self.device), n)
         points = pixels_to_unit(torch.from_numpy(targets[:, :, :2]).float(), self.size).to(self.device)
-        image = _resize(source.image, n).expand(len(targets), -1, -1, -1)
-        out = self.model(image, coarse, points, base).frame
-        correction = _resize(out - base, frames.shape[-1])
+        features = [f.expand(count, -1, -1, -1) for f in source.features]
+        out = self.model(source.net_image.expand(count, -1, -1, -1), coarse, points, base, features).frame
+        correction = resize(out - base, frames.shape[-1])
         return to_uint8((frames + correction).clamp_(0, 1))
-
-
-def _resize(x: torch.Tensor, side: int) -> torch.Tensor:
-    """float [B,C,H,W] → [B,C,side,side]: area when shrinking, bilinear when growing."""
-    if x.shape[-1] == side:
-        return x
-    mode = "area" if x.shape[-1] > side else "bilinear"
-    return F.interpolate(x, size=(side, side), mode=mode, **({} if mode == "area" else {"align_corners": False}))

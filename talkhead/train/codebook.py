@@ -1,7 +1,6 @@
 """Train the codebook engine by self-reenactment on a folder of face videos.
 
     talkhead train codebook --data DIR --run RUN_DIR [--steps N] [--device auto]
-    python -m talkhead.train.codebook --data DIR --run RUN_DIR
 
 RUN_DIR holds everything a run makes: the face crops of every clip (a cache),
 `loss.tsv` (one line per logged step: training losses, and on validation
@@ -14,7 +13,6 @@ written into the weights' metadata.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
@@ -24,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from talkhead.device import resolve_device
 from talkhead.errors import OptionError
@@ -55,6 +52,10 @@ class TrainOptions:
     seed: int = 0
     device: str = "auto"
     config: CodebookConfig = CodebookConfig()
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.lr <= 0 or self.val_every < 2:
+            raise OptionError("--steps must be at least 1, --lr above 0, --val-every at least 2")
 
 
 def load_clips(paths: Sequence[Path], options: TrainOptions, progress: Progress | None) -> list[ClipFrames]:
@@ -140,7 +141,7 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
     device = resolve_device(options.device)
     torch.manual_seed(options.seed)
     paths = find_clips(options.data)
-    train_paths, val_paths = split_clips(paths, options.data, options.val_every)
+    train_paths, val_paths = split_clips(paths, options.val_every)
     if len(train_paths) < 1 or len(val_paths) < 1:
         raise OptionError(f"--data {options.data}: found {len(paths)} video(s); need at least 2 (training and "
                           f"validation), better {options.val_every} or more")
@@ -150,8 +151,8 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
         raise OptionError(f"--data {options.data}: no faces found in the training or validation videos")
     engine = AnalyticEngine(options.config.size, torch.device("cpu"))
     val_rng = np.random.default_rng(1234)
-    val_batches = [make_batch(engine, val_clips, val_rng, options.sources, options.per_source, augment=False)
-                   for _ in range(4)]
+    val_batches = [_to(make_batch(engine, val_clips, val_rng, options.sources, options.per_source, augment=False),
+                       device) for _ in range(4)]
     model, opt, step = _restore(options, device)
     rng = np.random.default_rng(options.seed + step)
     validation = [p.relative_to(options.data).as_posix() for p in val_paths]
@@ -167,7 +168,7 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
         step += 1
         line = {k: round(float(v.detach()), 5) for k, v in parts.items()}
         if step % options.val_steps == 0 or step == options.steps:
-            ours, base = validate(model, [_to(b, device) for b in val_batches])
+            ours, base = validate(model, val_batches)
             score = {"val_psnr": round(ours, 3), "val_psnr_analytic": round(base, 3)}
             line.update(score)
             _save(model, opt, options, step, validation, score)
@@ -179,19 +180,3 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
         if progress:
             progress("training", step, options.steps)
     return score
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Train the codebook engine (self-reenactment).")
-    ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--run", type=Path, required=True)
-    ap.add_argument("--steps", type=int, default=TrainOptions.steps)
-    ap.add_argument("--device", default="auto")
-    args = ap.parse_args(argv)
-    args.run.mkdir(parents=True, exist_ok=True)
-    train(TrainOptions(args.data, args.run, steps=args.steps, device=args.device), log=print)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

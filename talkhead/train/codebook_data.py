@@ -15,13 +15,12 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from talkhead.face.crop import crop_box, cut
 from talkhead.face.landmarks import FaceLandmarker, FaceTracker
-from talkhead.face.regions import FACE_OVAL, LIPS, MIRROR
+from talkhead.face.regions import MIRROR, face_oval_mask, mouth_box
 from talkhead.io.files import load_arrays, save_arrays
 from talkhead.io.video import iter_frames
 from talkhead.render.engine import AnalyticEngine
@@ -47,7 +46,7 @@ def find_clips(data: Path) -> list[Path]:
                   key=lambda p: p.relative_to(data).as_posix())
 
 
-def split_clips(clips: list[Path], data: Path, val_every: int) -> tuple[list[Path], list[Path]]:
+def split_clips(clips: list[Path], val_every: int) -> tuple[list[Path], list[Path]]:
     """(training, validation): every `val_every`-th clip (from the third) is kept for validation."""
     val = [c for i, c in enumerate(clips) if val_every and i % val_every == min(2, val_every - 1)]
     return [c for c in clips if c not in val], val
@@ -101,13 +100,8 @@ class Batch:
 
 def loss_weight(landmarks: np.ndarray, size: int) -> np.ndarray:
     """float32 [S,S]: 1 inside the face oval, WEIGHT_OUTSIDE outside, 1 + WEIGHT_MOUTH in the mouth's box."""
-    w = np.full((size, size), WEIGHT_OUTSIDE, np.float32)
-    cv2.fillPoly(w, [np.round(landmarks[FACE_OVAL, :2]).astype(np.int32)], 1.0)
-    lips = landmarks[LIPS, :2]
-    lo, hi = lips.min(0), lips.max(0)
-    pad = 0.25 * (hi - lo)
-    x0, y0 = np.floor(lo - pad).astype(int).clip(0, size)
-    x1, y1 = np.ceil(hi + pad).astype(int).clip(0, size)
+    w = np.where(face_oval_mask(landmarks, size), 1.0, WEIGHT_OUTSIDE).astype(np.float32)
+    x0, y0, x1, y1 = mouth_box(landmarks, size)
     w[y0:y1, x0:x1] += WEIGHT_MOUTH
     return w
 
