@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Quality and speed of the renderer engines by self-reenactment. Run by hand, not a test.
 
-    .venv/bin/python benchmarks/bench_engines.py [--engines analytic,codebook] [--clips REL,...]
-        [--max-seconds S] [--size 256] [--device auto] [--keep DIR] [--save-frames DIR]
+    .venv/bin/python benchmarks/bench_engines.py [--engines analytic,codebook,frond] [--clips REL,...]
+        [--max-seconds S] [--size 256] [--device auto] [--weights F] [--frond-weights F] [--keep DIR]
+        [--save-frames DIR]
 
 Self-reenactment: each validation clip's first frame is the portrait and the
 clip itself the driving video, so the real clip is the answer the engine
@@ -32,7 +33,8 @@ landmarks measured on the real crops and, for the landmark metrics, on ours):
                      beside a plain ffmpeg re-encode of the same clip.
 
 Clips: the "validation" list (paths under ../shared/media) in the metadata of
-weights/codebook.safetensors when that file has one, else --clips. Engines not
+weights/codebook.safetensors when that file has one, else --clips (the
+shipped frond model was trained without these clips too). Engines not
 in talkhead.options.ENGINES are skipped with a note. --save-frames
 writes real | engine ... side-by-side PNGs at 1/4, 1/2 and 3/4 of each clip.
 Prints a Markdown report and, last, one JSON line; progress on stderr.
@@ -254,6 +256,12 @@ def side_by_side(path: Path, real: np.ndarray, frames: dict[str, np.ndarray]) ->
     save_image(path, np.hstack(tiles))
 
 
+def engine_weights(engine: str, args: argparse.Namespace) -> str | None:
+    """The weights file given for this engine on the command line (None: the shipped one)."""
+    chosen = {"codebook": args.weights, "frond": args.frond_weights}.get(engine)
+    return str(chosen) if chosen else None
+
+
 def run_clip(rel: str, engines: list[str], args: argparse.Namespace, tmp: Path) -> list[dict]:
     """Render the clip with every engine and score each; one row per engine."""
     clip, name = SHARED / rel, Path(rel).stem
@@ -263,7 +271,7 @@ def run_clip(rel: str, engines: list[str], args: argparse.Namespace, tmp: Path) 
         out = (args.keep or tmp) / f"{name}-{engine}.mp4"
         options = talkhead.AnimateOptions(engine=engine, size=args.size, crop_only=True, reference="first",
                                           device=args.device, max_seconds=args.max_seconds,
-                                          weights=str(args.weights) if engine == "codebook" and args.weights else None)
+                                          weights=engine_weights(engine, args))
         say(f"{name}: animate with {engine}")
         result = talkhead.animate(portrait, clip, out, options)
         if ref is None:  # the real side, once per clip, at the output's frame rate
@@ -310,13 +318,14 @@ def print_table(rows: list[dict], means: dict[str, dict[str, float]], args: argp
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--engines", default="analytic,codebook", help="comma-separated engine names")
+    ap.add_argument("--engines", default="analytic,codebook,frond", help="comma-separated engine names")
     ap.add_argument("--clips", default=",".join(DEFAULT_CLIPS),
                     help="videos relative to ../shared/media (used unless the codebook weights list some)")
     ap.add_argument("--max-seconds", type=float, help="only the first seconds of each clip (default: all)")
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--weights", type=Path, help="codebook weights to score (default: the shipped file)")
+    ap.add_argument("--frond-weights", type=Path, help="frond weights to score (default: the shipped file)")
     ap.add_argument("--keep", type=Path, help="keep the rendered videos in this folder")
     ap.add_argument("--save-frames", type=Path, help="write real | engine side-by-side PNGs in this folder")
     args = ap.parse_args()

@@ -15,6 +15,15 @@ which are these. Each clip is therefore spoken by a model refitted
 *without that clip* (leave-one-clip-out); the shipped model, fitted on all
 training clips, is never scored on its own training data.
 
+Two speech drivers are measured (`--drivers`): the phonetic one (visemes
+and the ridge lip-sync model) and FROND's motion estimator (trained per
+clip the same leave-one-clip-out way, `--frond-steps` steps). Both render
+with the analytic engine, so only the motion differs. Smoothness: the mean
+frame-to-frame acceleration of the lip landmarks (|p[t+1] - 2 p[t] + p[t-1]|,
+over outer eye-corner distance, mediapipe on the output), beside the real
+clip's; lower is smoother, and a mouth much smoother than the real one is
+a mouth that moves too little.
+
 Baseline: a loudness-only mouth (opening = frame loudness in dB) correlated
 the same way. Speed: output frames per second of the whole `speak` call
 (audio analysis included) beside a plain ffmpeg re-encode of the same clip.
@@ -59,16 +68,22 @@ EXTRA_TRAIN = [  # talking clips outside talking_av: (video, separate speech or 
 MAX_LAG = 8
 
 
-def mouth_ratio(video: Path) -> np.ndarray:
-    """float [T]: inner-lip gap over outer eye-corner distance per frame at 25 fps (nan where no face)."""
-    out = []
+def mouth_measures(video: Path) -> tuple[np.ndarray, float]:
+    """(float [T]: inner-lip gap over outer eye-corner distance per frame at 25 fps, nan where no face;
+    mean lip-landmark acceleration per frame over the same distance)."""
+    from talkhead.face.regions import LIPS
+
+    ratio, lips = [], []
     with FaceLandmarker() as lm:
         track = FaceTracker(lm)
         for frame in iter_frames(video, fps=FPS, max_side=720):
             p = track(frame)
-            out.append(np.nan if p is None else
-                       np.linalg.norm(p[13, :2] - p[14, :2]) / np.linalg.norm(p[33, :2] - p[263, :2]))
-    return np.array(out)
+            eyes = np.nan if p is None else np.linalg.norm(p[33, :2] - p[263, :2])
+            ratio.append(np.nan if p is None else np.linalg.norm(p[13, :2] - p[14, :2]) / eyes)
+            lips.append(np.full((len(LIPS), 2), np.nan) if p is None else p[LIPS, :2] / eyes)
+    lips = np.array(lips)
+    accel = np.linalg.norm(lips[2:] - 2 * lips[1:-1] + lips[:-2], axis=-1).mean(-1)
+    return np.array(ratio), float(np.nanmean(accel))
 
 
 def correlations(ours: np.ndarray, real: np.ndarray) -> dict[int, float]:
@@ -95,26 +110,38 @@ def loudness_mouth(clip: Path, frames: int) -> np.ndarray:
     return energy[index]
 
 
-def training_clips(cache: Path) -> dict[str, object]:
-    """ClipData for every training clip; the slow parts (tracking, phone recognition) cached as npz."""
-    from talkhead.speech.phones import Phone
-    from talkhead.train.lipsync import clip_data, record_clip
+def recordings(cache: Path) -> dict[str, object]:
+    """Recording (tracked face, speech, recognised phones) of every training clip, cached in `cache`."""
+    from talkhead.train.frond_data import cached_recording
 
     specs = {Path(v).stem: (SHARED / v, SHARED / a if a else None) for v, a in EXTRA_TRAIN}
     specs.update({n: (SHARED / "talking_av" / f"{n}.mp4", None) for n in EVAL if n not in NOT_TRAINED})
-    cache.mkdir(parents=True, exist_ok=True)
-    clips = {}
-    for name, (video, audio) in specs.items():
-        path = cache / f"{name}.npz"
-        if not path.exists():
-            r = record_clip(video, audio)
-            np.savez(path, fps=r.fps, expression=r.expression, samples=r.samples,
-                     labels=np.array([p.label for p in r.phones]), starts=[p.start for p in r.phones],
-                     ends=[p.end for p in r.phones])
-        d = np.load(path)
-        phones = [Phone(str(lab), float(a), float(b)) for lab, a, b in zip(d["labels"], d["starts"], d["ends"])]
-        clips[name] = clip_data(name, d["expression"], float(d["fps"]), d["samples"], phones)
-    return clips
+    return {name: cached_recording(video, audio, cache) for name, (video, audio) in specs.items()}
+
+
+def lipsync_fold(recs: dict, leave_out: str, folder: Path) -> Path:
+    """A lip-sync model fitted without `leave_out`, written into `folder`."""
+    from talkhead.train.lipsync import clip_data, fit
+    from talkhead.weights import write_safetensors
+
+    clips = [clip_data(n, r.expression, r.fps, r.samples, r.phones) for n, r in recs.items() if n != leave_out]
+    weights = folder / f"lipsync-{leave_out}.safetensors"
+    write_safetensors(weights, *fit(clips).to_tensors())
+    return weights
+
+
+def frond_fold(recs: dict, leave_out: str, folder: Path, steps: int) -> Path:
+    """FROND's motion stage trained without `leave_out`, written into `folder`."""
+    from talkhead.models.frond import Frond
+    from talkhead.train.frond import fit_motion
+    from talkhead.train.frond_data import motion_clip
+    from talkhead.weights import save_frond
+
+    model = Frond()
+    fit_motion(model, [motion_clip(r) for n, r in recs.items() if n != leave_out], steps)
+    weights = folder / f"frond-{leave_out}.safetensors"
+    save_frond(weights, model, {"trained": "motion"})
+    return weights
 
 
 def first_frame(clip: Path, out: Path) -> Path:
@@ -132,53 +159,76 @@ def ffmpeg_fps(clip: Path, tmp: Path) -> float:
 
 def main() -> int:
     import talkhead
-    from talkhead.train.lipsync import fit
-    from talkhead.weights import write_safetensors
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--clips", default=",".join(EVAL))
+    ap.add_argument("--drivers", default="phonetic,frond")
+    ap.add_argument("--frond-steps", type=int, default=400)
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "talkhead-bench-speak")
     ap.add_argument("--keep", type=Path, help="keep the rendered videos in this folder")
     args = ap.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
-    train = training_clips(args.cache)
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+    recs = recordings(args.cache)
+    drivers = args.drivers.split(",")
     rows = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         for name in args.clips.split(","):
             clip = SHARED / "talking_av" / f"{name}.mp4"
-            weights = tmp / f"loo-{name}.safetensors"
-            write_safetensors(weights, *fit([c for n, c in train.items() if n != name]).to_tensors())
-            out = (args.keep or tmp) / f"speak-{name}.mp4"
             portrait = first_frame(clip, tmp / f"{name}.png")
-            options = talkhead.SpeakOptions(size=args.size, lipsync=str(weights))
-            result = talkhead.speak(portrait, clip, out, options)
-            real, ours = mouth_ratio(clip), mouth_ratio(out)
-            r = summary(correlations(ours, real))
+            real, real_accel = mouth_measures(clip)
             base = summary(correlations(loudness_mouth(clip, len(real)), real))
-            rows.append({"clip": name, "r0": r[0], "r1": r[1], "best_lag": r[2], "loud_r0": base[0],
-                         "loud_r1": base[1], "fps": result.frames / result.seconds,
-                         "analysis_x_realtime": result.analysis_seconds / result.duration,
-                         "ffmpeg_fps": ffmpeg_fps(clip, tmp), "frames": result.frames})
-            print(f"{name}: r0 {r[0]:.2f} r±1 {r[1]:.2f} lag {r[2]} | loudness {base[0]:.2f}/{base[1]:.2f} | "
-                  f"{rows[-1]['fps']:.1f} fps", file=sys.stderr)
-    print("| clip | r (lag 0) | r (best of ±1) | best lag | loudness r (0) | loudness r (±1) | speak fps | "
-          "analysis × real time | ffmpeg fps |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for w in rows:
-        print(f"| {w['clip']} | {w['r0']:.2f} | {w['r1']:.2f} | {w['best_lag']:+d} | {w['loud_r0']:.2f} | "
-              f"{w['loud_r1']:.2f} | {w['fps']:.1f} | {w['analysis_x_realtime']:.2f} | {w['ffmpeg_fps']:.0f} |")
-    mean = {k: float(np.mean([w[k] for w in rows])) for k in ("r0", "r1", "loud_r0", "loud_r1")}
-    trained = [w for w in rows if w["clip"] not in NOT_TRAINED]
-    mean_trained = {k: float(np.mean([w[k] for w in trained])) for k in ("r0", "r1")} if trained else {}
-    fps = statistics.median(w["fps"] for w in rows)
-    print(f"\nmean r: lag 0 {mean['r0']:.3f}, best of ±1 {mean['r1']:.3f} (loudness-only: {mean['loud_r0']:.3f}, "
-          f"{mean['loud_r1']:.3f}); without EDTalk__pose_source2: {mean_trained}; median speed {fps:.1f} fps "
-          f"at --size {args.size}")
-    print(json.dumps({"size": args.size, "mean": mean, "mean_without_edtalk": mean_trained, "median_fps": fps,
-                      "rows": rows}))
+            row = {"clip": name, "loud_r0": base[0], "loud_r1": base[1], "real_accel": real_accel,
+                   "ffmpeg_fps": ffmpeg_fps(clip, tmp)}
+            folds: dict[str, Path] = {}   # each model fitted once per clip, whichever drivers use it
+            for driver in drivers:
+                if "lipsync" not in folds:
+                    folds["lipsync"] = lipsync_fold(recs, name, tmp)
+                if driver != "phonetic" and "frond" not in folds:
+                    folds["frond"] = frond_fold(recs, name, tmp, args.frond_steps)
+                named = {k: str(v) for k, v in folds.items()}
+                options = talkhead.SpeakOptions(size=args.size, driver=driver, lipsync=named.get("lipsync"),
+                                                frond=named.get("frond") if driver != "phonetic" else None)
+                out = (args.keep or tmp) / f"speak-{driver}-{name}.mp4"
+                result = talkhead.speak(portrait, clip, out, options)
+                ours, accel = mouth_measures(out)
+                r = summary(correlations(ours, real))
+                row[driver] = {"r0": r[0], "r1": r[1], "best_lag": r[2], "accel": accel,
+                               "fps": result.frames / result.seconds,
+                               "analysis_x_realtime": result.analysis_seconds / result.duration}
+                print(f"{name} [{driver}]: r0 {r[0]:.2f} r±1 {r[1]:.2f} lag {r[2]} accel {accel:.4f} "
+                      f"(real {real_accel:.4f}) | {row[driver]['fps']:.1f} fps", file=sys.stderr)
+            rows.append(row)
+    report(rows, drivers, args.size)
     return 0
+
+
+def report(rows: list[dict], drivers: list[str], size: int) -> None:
+    head = "| clip | " + " | ".join(f"{d} r (0) | {d} r (±1) | {d} lag | {d} accel" for d in drivers)
+    print(head + " | real accel | loudness r (0) | loudness r (±1) |")
+    print("|---" * (2 + 4 * len(drivers) + 2) + "|")
+    for w in rows:
+        cells = " | ".join(f"{w[d]['r0']:.2f} | {w[d]['r1']:.2f} | {w[d]['best_lag']:+d} | {w[d]['accel']:.4f}"
+                           for d in drivers)
+        print(f"| {w['clip']} | {cells} | {w['real_accel']:.4f} | {w['loud_r0']:.2f} | {w['loud_r1']:.2f} |")
+    summary_ = {}
+    for group, chosen in (("all", rows), ("without_edtalk", [w for w in rows if w["clip"] not in NOT_TRAINED])):
+        if not chosen:
+            continue
+        means = {d: {k: float(np.mean([w[d][k] for w in chosen])) for k in ("r0", "r1", "accel", "fps")}
+                 for d in drivers}
+        means["real_accel"] = float(np.mean([w["real_accel"] for w in chosen]))
+        means["loudness"] = {k: float(np.mean([w[k] for w in chosen])) for k in ("loud_r0", "loud_r1")}
+        summary_[group] = means
+    for d in drivers:
+        m = summary_["all"][d]
+        print(f"\n{d}: mean r lag 0 {m['r0']:.3f}, best of ±1 {m['r1']:.3f}, accel {m['accel']:.4f} "
+              f"(real {summary_['all']['real_accel']:.4f}); median speed "
+              f"{statistics.median(w[d]['fps'] for w in rows):.1f} fps at --size {size}")
+    print(json.dumps({"size": size, "summary": summary_, "rows": rows}))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from talkhead.io.motionfile import load_motion, save_motion
 from talkhead.io.mux import MuxedOutput, has_audio
 from talkhead.io.video import VideoWriter
 from talkhead.motion import Motion, MotionSource, pick_reference, retarget, source_pose
-from talkhead.options import AnimateOptions, MotionOptions, SpeakOptions
+from talkhead.options import FROND_SHARE, AnimateOptions, MotionOptions, SpeakOptions
 from talkhead.render.engine import Engine, PreparedSource, make_engine
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -165,6 +165,7 @@ class SpeakResult(_Result):
     device: str = ""
     seconds: float = 0.0
     analysis_seconds: float = 0.0
+    driver: str = ""
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -179,7 +180,7 @@ def speak(portrait: str | os.PathLike[str], audio: str | os.PathLike[str], outpu
     from talkhead.drivers.audio import SpeechMotion, analyse_speech
     from talkhead.io.audio import iter_audio, probe_audio
     from talkhead.speech.phones import SAMPLE_RATE
-    from talkhead.weights import load_lipsync
+    from talkhead.weights import load_frond, load_lipsync
 
     start = time.perf_counter()
     render_options = _check_settings(options.render_options())
@@ -192,31 +193,37 @@ def speak(portrait: str | os.PathLike[str], audio: str | os.PathLike[str], outpu
                           "use one or the other")
     info = probe_audio(audio_path)
     model = load_lipsync(Path(options.lipsync) if options.lipsync else None)
+    frond = None
+    share = FROND_SHARE[options.driver_name()]
+    if share > 0:
+        shared = options.weights if options.engine == "frond" else None   # one file serves engine and driver
+        frond = load_frond(Path(options.frond or shared) if (options.frond or shared) else None)
     image = find_portrait_face(load_image(src_path), options.face, str(src_path), options.max_output_side)
     expected = min(info.duration, options.max_seconds or np.inf)
     report = (lambda done, total: progress("listening", int(done), int(total))) if progress else None
     blocks = iter_audio(audio_path, SAMPLE_RATE, max_seconds=options.max_seconds)
-    track = analyse_speech(blocks, options.fps, model, text, options.pose, options.seed, report, expected)
+    track = analyse_speech(blocks, options.fps, model, text, options.pose, options.seed, report, expected, frond, share)
     analysed = time.perf_counter() - start
-    motion = SpeechMotion(track, model)
+    motion = SpeechMotion(track, model, frond, share)
     rest = motion.rest(_lip_gap(image))
     made = render_motion(image, motion, output, render_options, audio_path, progress, start, reference=rest)
     return SpeakResult(made.output, made.frames, made.fps, made.duration, made.width, made.height, made.audio,
-                       text is not None, track.gestures.blinks, made.engine, made.device, time.perf_counter() - start, analysed)
+                       text is not None, track.gestures.blinks, made.engine, made.device, time.perf_counter() - start,
+                       analysed, options.driver_name())
 
 
 def _check_settings(options: AnimateOptions) -> AnimateOptions:
     """Fail early on bad settings, before any work: the device, and the engine's weights.
 
-    Returns the options with the codebook engine's weights resolved (and verified) to a path,
+    Returns the options with a learned engine's weights resolved (and verified) to a path,
     so the engine reads that file without resolving and hashing it again.
     """
     resolve_device(options.device)
-    if options.engine != "codebook":
+    if options.engine == "analytic":
         return options
-    from talkhead.weights import CODEBOOK, resolve_weights
+    from talkhead.weights import resolve_weights
 
-    path = resolve_weights(CODEBOOK, Path(options.weights) if options.weights else None)
+    path = resolve_weights(options.engine, Path(options.weights) if options.weights else None)
     return replace(options, weights=str(path))
 
 

@@ -119,9 +119,11 @@ OutputMP4 = Annotated[Path, typer.Option("--output", "-o", help="Output MP4.")]
 Size = Annotated[int, typer.Option(help="Face crop size processed: 256 or 512.")]
 CropOnly = Annotated[bool, typer.Option("--crop-only", help="Output the square face crop only.")]
 Face = Annotated[int, typer.Option(help="Which face: 0 = largest, 1 = next, ...")]
-Engine = Annotated[str, typer.Option(help="Renderer: analytic (the warp) or codebook (the warp compensated by "
-                                         "the learned codebook network).")]
-WeightsFile = Annotated[Optional[Path], typer.Option(help="Codebook engine weights (default: the registered model).")]
+Engine = Annotated[str, typer.Option(help="Renderer: analytic (the warp), codebook (the warp compensated by "
+                                         "the learned codebook network) or frond (FROND's fused motion field "
+                                         "and implicit decoder).")]
+WeightsFile = Annotated[Optional[Path], typer.Option(help="Codebook or frond engine weights (default: the "
+                                                          "registered model).")]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")]
 NoDetail = Annotated[bool, typer.Option("--no-detail", help="Render large faces at --size only (faster, softer).")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
@@ -198,6 +200,10 @@ def speak(
     device: Device = "auto",
     no_detail: NoDetail = False,
     lipsync: Annotated[Optional[Path], typer.Option(help="Lip-sync weights file (default: the shipped model).")] = None,
+    driver: Annotated[str, typer.Option(help="Speech to mouth motion: phonetic, frond (FROND's motion estimator) "
+                                             "or auto (frond with --engine frond, else phonetic).")] = "auto",
+    frond_weights: Annotated[Optional[Path], typer.Option(help="FROND weights file for --driver frond "
+                                                                "(default: the shipped model).")] = None,
     as_json: AsJson = False, quiet: Quiet = False, debug: Debug = False,
 ) -> None:
     from talkhead.api import speak as run_speak
@@ -212,6 +218,7 @@ def speak(
             size=size, engine=engine, device=device, face=face, crop_only=crop_only, pose=pose,
             expression_scale=expression_scale, fps=fps, seed=seed, max_seconds=max_seconds, detail=not no_detail,
             lipsync=str(lipsync) if lipsync else None, weights=str(weights) if weights else None,
+            driver=driver, frond=str(frond_weights) if frond_weights else None,
         )
         with _progress(quiet) as report:
             return run_speak(portrait, audio, output, options, words, report)
@@ -384,6 +391,38 @@ def train_codebook(
 
     score = _run(debug, action)
     typer.echo(json.dumps({"weights": str(run / "last.safetensors"), **score}))
+
+
+@train_app.command("frond")
+def train_frond(
+    data: Annotated[Path, typer.Option(help="Folder of talking videos with speech (their own sound, or a sound "
+                                            "file of the same name under the folder).")],
+    run: Annotated[Path, typer.Option(help="Run folder: caches, loss.tsv, frond.safetensors; an existing run "
+                                           "skips the stages it has finished.")] = Path("frond-run"),
+    stage: Annotated[str, typer.Option(help="all, motion (encoder and estimator) or render (field and "
+                                            "decoder).")] = "all",
+    motion_steps: Annotated[int, typer.Option(help="Estimator training steps.")] = 1500,
+    render_steps: Annotated[int, typer.Option(help="Field and decoder training steps.")] = 600,
+    lr: Annotated[float, typer.Option(help="Learning rate (AdamW).")] = 1e-3,
+    val_every: Annotated[int, typer.Option(help="Every n-th video is kept for validation.")] = 5,
+    exclude: Annotated[Optional[list[str]], typer.Option(help="Leave out the video with this name (stem); "
+                                                              "repeatable.")] = None,
+    device: Device = "auto",
+    quiet: Quiet = False, debug: Debug = False,
+) -> None:
+    """Train FROND (motion estimator, dense motion field, implicit decoder); the weights are
+    RUN/frond.safetensors (use them with --frond-weights / --weights, or copy them to
+    weights/frond.safetensors and run 'talkhead weights update frond')."""
+    from talkhead.train.frond import FrondTrainOptions, train
+
+    def action():
+        options = FrondTrainOptions(data, run, stage=stage, motion_steps=motion_steps, render_steps=render_steps,
+                                    lr=lr, val_every=val_every, exclude=tuple(exclude or ()), device=device)
+        with _progress(quiet) as report:
+            return train(options, report, log=None if quiet else lambda line: err.print(line, highlight=False))
+
+    score = _run(debug, action)
+    typer.echo(json.dumps({"weights": str(run / "frond.safetensors"), **score}))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,7 +8,7 @@ from talkhead.errors import OptionError
 
 PART_NAMES = ("pose", "expression", "eyes", "mouth")
 SIZES = (256, 512)
-ENGINES = ("analytic", "codebook")
+ENGINES = ("analytic", "codebook", "frond")
 
 
 def check_timing(fps: float | None, max_seconds: float | None) -> None:
@@ -50,7 +50,7 @@ class AnimateOptions:
     expression), 'first', or a frame number.
     detail: for a portrait whose face crop is larger than `size`, sample the
     frames from the portrait at up to twice `size` (sharper, slower).
-    weights: a weights file for the codebook engine (default: the registered model).
+    weights: a weights file for the codebook or frond engine (default: the registered model).
     """
 
     size: int = 512
@@ -72,7 +72,7 @@ class AnimateOptions:
 
     def __post_init__(self) -> None:
         if self.weights is not None and self.engine == "analytic":
-            raise OptionError("--weights: the analytic engine has no weights; use it with --engine codebook")
+            raise OptionError("--weights: the analytic engine has no weights; use it with --engine codebook or frond")
         if self.size not in SIZES:
             raise OptionError(f"--size {self.size}: use one of {', '.join(map(str, SIZES))}")
         if self.engine not in ENGINES:
@@ -92,6 +92,11 @@ class AnimateOptions:
 
 
 POSE_STYLES = ("still", "natural", "lively")
+DRIVERS = ("auto", "phonetic", "frond")
+FROND_SHARE = {"phonetic": 0.0, "frond": 1.0}  # how much of the mouth FROND's estimator decides
+# The driver `auto` picks for the analytic and codebook engines: the two measure alike (README, "Lip sync,
+# measured"), and the phonetic one also uses a transcript exactly.
+DEFAULT_DRIVER = "phonetic"
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,11 @@ class SpeakOptions:
     pose: how much the head moves with the speech (still, natural, lively).
     seed: makes head drift and blinks reproducible.
     lipsync: a lip-sync weights file (default: the shipped model).
+    driver: what turns speech into mouth motion: "phonetic" (phones → visemes and the lip-sync
+    model), "frond" (FROND's motion estimator) or "auto" (frond with the frond engine, else
+    DEFAULT_DRIVER).
+    frond: a FROND weights file for the frond driver (default: the frond engine's `weights` with
+    that engine, else the registered model).
     """
 
     size: int = 512
@@ -118,13 +128,25 @@ class SpeakOptions:
     crf: int = 18
     lipsync: str | None = None
     weights: str | None = None
+    driver: str = "auto"
+    frond: str | None = None
 
     def __post_init__(self) -> None:
+        if self.driver not in DRIVERS:
+            raise OptionError(f"--driver {self.driver!r}: use one of {', '.join(DRIVERS)}")
+        if self.frond is not None and self.driver_name() == "phonetic":
+            raise OptionError("--frond-weights: the phonetic driver has none; add --driver frond")
         if self.pose not in POSE_STYLES:
             raise OptionError(f"--pose {self.pose!r}: use one of {', '.join(POSE_STYLES)}")
         if not 0 <= self.seed < 2**32:
             raise OptionError(f"--seed {self.seed}: use a whole number from 0 to {2**32 - 1}")
         self.render_options()  # the shared settings are checked there
+
+    def driver_name(self) -> str:
+        """The driver this run uses ("auto" resolved)."""
+        if self.driver != "auto":
+            return self.driver
+        return "frond" if self.engine == "frond" else DEFAULT_DRIVER
 
     def render_options(self) -> AnimateOptions:
         """The renderer's settings for this run."""

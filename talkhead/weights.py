@@ -36,6 +36,7 @@ from talkhead.errors import WeightsError
 
 LIPSYNC = "lipsync"
 CODEBOOK = "codebook"
+FROND = "frond"
 REGISTRY_FILE = "registry.json"
 HUB_ENDPOINT = "https://huggingface.co"
 REACH_TIMEOUT_S = 2.0      # how long the "is the Hub reachable" probe may take
@@ -471,3 +472,22 @@ def _rebuild(path: Path, build: Callable[[dict, dict[str, str]], object], what: 
         return build(arrays, meta)
     except (KeyError, ValueError, RuntimeError) as exc:
         raise WeightsError(f"weights file {path} is not a {what} this talkhead reads ({exc})") from exc
+
+
+def save_frond(path: Path, model, meta: dict[str, str] | None = None, half: bool = False) -> None:
+    """Write a FROND model (talkhead.models.frond) with its config in the metadata."""
+    from talkhead.models.frond import to_tensors
+
+    write_safetensors(path, *to_tensors(model, meta, half))
+
+
+def load_frond(path: Path | None = None):
+    """The FROND model from `path` or the registered weights."""
+    return load_frond_file(resolve_weights(FROND, path))[0]
+
+
+def load_frond_file(path: Path):
+    """(FROND model, its metadata) from a weights file."""
+    from talkhead.models.frond import from_tensors
+
+    return _rebuild(path, lambda arrays, meta: (from_tensors(arrays, meta), meta), "FROND model")

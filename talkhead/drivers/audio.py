@@ -10,21 +10,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from talkhead.errors import MediaError
 from talkhead.face.canonical import CANONICAL_FACE
+from talkhead.face.regions import PARTS
 from talkhead.face.shapes import blink_offsets, brow_offsets, rotation_matrices
 from talkhead.models.lipsync import LipsyncModel
 from talkhead.motion import Motion, face_openings
-from talkhead.speech.features import lipsync_features
+from talkhead.speech.features import frame_features, lipsync_features
 from talkhead.speech.gestures import Gestures, gestures
 from talkhead.speech.phones import SAMPLE_RATE, Phone, align_phones
 from talkhead.speech.prosody import Prosody, frame_energy_db, prosody, speech_level
 from talkhead.speech.transcribe import phones_without_transcript
 from talkhead.speech.visemes import closure, mouth_targets
+
+if TYPE_CHECKING:
+    from talkhead.models.frond import Frond
 
 STRETCH_SECONDS = 30.0   # longest stretch of audio analysed at once
 SILENT_DB = -50.0        # audio whose loud parts stay below this (dBFS) counts as silent
@@ -35,10 +40,12 @@ Progress = Callable[[float, float], None]  # (seconds analysed, seconds expected
 
 @dataclass(frozen=True)
 class MouthTrack:
-    """Per-frame mouth of one stretch: opening float32 [T] (canonical lip gap), rounding float32 [T] (-1..1)."""
+    """Per-frame mouth of one stretch: opening float32 [T] (canonical lip gap), rounding float32 [T] (-1..1),
+    from the phonetic driver; with FROND, motion float32 [T,M]: its motion vectors."""
 
     opening: np.ndarray
     rounding: np.ndarray
+    motion: np.ndarray | None = None
 
 
 def _frame_times(first: int, count: int, fps: float, offset: float) -> np.ndarray:
@@ -57,6 +64,23 @@ def mouth_track(samples: np.ndarray, phones: list[Phone], times: np.ndarray, mod
     shut = np.maximum(closure(phones, times), pauses)
     targets = mouth_targets(phones, times)
     return MouthTrack((opening * (1 - shut)).astype(np.float32), targets[:, 1] * (1 - shut))
+
+
+def frond_mouth(samples: np.ndarray, phones: list[Phone], times: np.ndarray, frond: Frond,
+                pauses: np.ndarray) -> MouthTrack:
+    """Mouth of a stretch from FROND's motion estimator: its trajectory read at `times` (seconds), drawn
+    back to rest for bilabials and pauses (float [T] 0..1, how surely each frame is one)."""
+    import torch
+
+    with torch.no_grad():
+        path = frond.estimator.trajectory(torch.from_numpy(frame_features(samples, phones))[None])
+        motion = path.at(torch.from_numpy(times.astype(np.float32)))[0]
+        rest = frond.encoder.encode(torch.zeros(478, 3))
+        shut = torch.from_numpy(np.maximum(closure(phones, times), pauses).astype(np.float32))[:, None]
+        motion = rest + (1 - shut) * (motion - rest)
+        opening = face_openings((CANONICAL_FACE[None] + frond.encoder.decode(motion).numpy()))[:, 0]
+    return MouthTrack(np.maximum(opening, 0).astype(np.float32), np.zeros(len(times), np.float32),
+                      motion.numpy().astype(np.float32))
 
 
 def stretches(blocks: Iterable[np.ndarray], limit: float = STRETCH_SECONDS) -> Iterator[tuple[int, np.ndarray]]:
@@ -90,8 +114,11 @@ class SpeechTrack:
 
 def analyse_speech(blocks: Iterable[np.ndarray], fps: float, model: LipsyncModel, text: str | None = None,
                    style: str = "natural", seed: int = 0, progress: Progress | None = None,
-                   expected: float = 0.0) -> SpeechTrack:
+                   expected: float = 0.0, frond: Frond | None = None, share: float = 0.0) -> SpeechTrack:
     """Analyse speech given as float32 blocks at SAMPLE_RATE; with `text`, phones come from forced alignment.
+
+    share: how much of the mouth FROND's motion estimator (`frond`) decides, the rest being the phonetic
+    driver's (visemes and `model`): 0 phonetic only, 1 FROND only; each is computed only if it is used.
 
     Raises MediaError for silent audio.
     """
@@ -111,14 +138,16 @@ def analyse_speech(blocks: Iterable[np.ndarray], fps: float, model: LipsyncModel
             continue
         times = _frame_times(done, count, fps, start / SAMPLE_RATE)
         if level < SILENT_DB:  # nothing to say here: mouth shut, no analysis
-            mouths.append(MouthTrack(np.zeros(count, np.float32), np.zeros(count, np.float32)))
+            still = _rest_motion(frond, count) if share > 0 else None
+            mouths.append(MouthTrack(np.zeros(count, np.float32), np.zeros(count, np.float32), still))
             moods.append(Prosody(np.full(count, -100, np.float32), np.zeros(count, np.float32),
                                  np.zeros(count, np.float32)))
         else:
             phones = align_phones(samples, text) if text is not None else phones_without_transcript(samples)
             moods.append(prosody(samples, times, energy))
             pauses = gaussian_filter1d(1.0 - moods[-1].speaking, 0.08 * fps) if count > 1 else 1 - moods[-1].speaking
-            mouths.append(mouth_track(samples, phones, times, model, np.clip(pauses * 1.6 - 0.3, 0, 1)))
+            pauses = np.clip(pauses * 1.6 - 0.3, 0, 1)
+            mouths.append(_mouth(samples, phones, times, model, frond, share, pauses))
         done += count
         if progress:
             progress(total / SAMPLE_RATE, expected)
@@ -129,21 +158,55 @@ def analyse_speech(blocks: Iterable[np.ndarray], fps: float, model: LipsyncModel
                          "give a longer recording")
     if loudest < SILENT_DB:
         raise MediaError(f"the audio is silent (loudest parts at {loudest:.0f} dBFS): give a file with speech in it")
-    mouth = MouthTrack(*(np.concatenate([getattr(m, f) for m in mouths]) for f in ("opening", "rounding")))
+    mouth = MouthTrack(*(np.concatenate([getattr(m, f) for m in mouths]) for f in ("opening", "rounding")),
+                       np.concatenate([m.motion for m in mouths]) if share > 0 else None)
     mood = Prosody(*(np.concatenate([getattr(m, f) for m in moods]) for f in ("loudness", "speaking", "pitch")))
     return SpeechTrack(fps, mouth, mood, gestures(mood, fps, style, seed))
 
 
-class SpeechMotion:
-    """A MotionSource built on demand from a SpeechTrack (see talkhead.motion.MotionSource)."""
+def _mouth(samples: np.ndarray, phones: list[Phone], times: np.ndarray, model: LipsyncModel,
+           frond: Frond | None, share: float, pauses: np.ndarray) -> MouthTrack:
+    """The mouth of a stretch from the driver(s) `share` asks for (see analyse_speech)."""
+    if share <= 0:
+        return mouth_track(samples, phones, times, model, pauses)
+    if frond is None:
+        raise ValueError("a FROND share of the mouth needs a FROND model")
+    learned = frond_mouth(samples, phones, times, frond, pauses)
+    if share >= 1:
+        return learned
+    phonetic = mouth_track(samples, phones, times, model, pauses)
+    return MouthTrack(phonetic.opening, phonetic.rounding, learned.motion)
 
-    def __init__(self, track: SpeechTrack, model: LipsyncModel):
+
+def _rest_motion(frond: Frond | None, count: int) -> np.ndarray | None:
+    """float32 [count,M]: FROND's motion vector of the face at rest, repeated (None without frond)."""
+    if frond is None:
+        return None
+    import torch
+
+    with torch.no_grad():
+        rest = frond.encoder.encode(torch.zeros(478, 3)).numpy()
+    return np.repeat(rest[None], count, 0).astype(np.float32)
+
+
+class SpeechMotion:
+    """A MotionSource built on demand from a SpeechTrack (see talkhead.motion.MotionSource).
+
+    The phonetic mouth is the measured mouth shapes scaled by opening and rounding; FROND's is its decoded
+    landmark deltas on the mouth and jaw. `share` of the mouth is FROND's (needs `frond` and a track
+    with motion vectors), the rest phonetic.
+    """
+
+    def __init__(self, track: SpeechTrack, model: LipsyncModel, frond: Frond | None = None, share: float = 0.0):
         self.fps = track.fps
         self.track = track
         self._open = model.open_shape.astype(np.float32)
         self._wide = model.wide_shape.astype(np.float32)
         self._blink, self._brows = blink_offsets(), brow_offsets()
         self._rest_gap = float(face_openings(CANONICAL_FACE[None])[0, 0])
+        self._frond = frond if track.mouth.motion is not None else None
+        self._share = share if self._frond is not None else 0.0
+        self._mouth_part = PARTS["mouth"][:, None].astype(np.float32)
 
     def __len__(self) -> int:
         return len(self.track)
@@ -152,13 +215,28 @@ class SpeechMotion:
         """Motion of `frames`: expression float32 [t,478,3] from mouth, blink and brow amounts; head from gestures."""
         t, g, m = self.track, self.track.gestures, self.track.mouth
         opening, rounding = m.opening[frames], m.rounding[frames]
-        expression = (CANONICAL_FACE[None] + (opening - self._rest_gap)[:, None, None] * self._open
-                      - (ROUNDING_WIDTH * rounding)[:, None, None] * self._wide
-                      + g.blink[frames, None, None] * self._blink + g.brows[frames, None, None] * self._brows)
+        mouth = np.repeat(self._closed()[None], len(opening), 0)
+        if self._share < 1:   # the phonetic mouth: measured shapes, scaled
+            mouth += (1 - self._share) * (opening[:, None, None] * self._open
+                                          - (ROUNDING_WIDTH * rounding)[:, None, None] * self._wide)
+        if self._share > 0:   # FROND's: its decoded deltas on the mouth and jaw
+            mouth += self._share * self._mouth_part * self._decode(m.motion[frames])
+        expression = mouth + g.blink[frames, None, None] * self._blink + g.brows[frames, None, None] * self._brows
         pitch, yaw, roll = np.radians(g.angles[frames]).T
         count = len(opening)
         return Motion(t.fps, rotation_matrices(pitch, yaw, roll).astype(np.float32), g.shift[frames].copy(),
                       np.ones(count, np.float32), expression.astype(np.float32), np.ones(count, bool))
+
+    def _closed(self) -> np.ndarray:
+        """float32 [478,3]: the canonical face with its lips just closed."""
+        return CANONICAL_FACE - self._rest_gap * self._open
+
+    def _decode(self, motion: np.ndarray) -> np.ndarray:
+        """FROND motion vectors float [t,M] → landmark deltas float32 [t,478,3]."""
+        import torch
+
+        with torch.no_grad():
+            return self._frond.encoder.decode(torch.from_numpy(motion)).numpy()
 
     def rest(self, gap: float) -> Motion:
         """The one-frame Motion standing for a portrait at rest whose lips are `gap` apart (canonical units)."""

@@ -28,6 +28,7 @@ from talkhead.models.appearance_compensation import SFT, AppearanceCompensator
 from talkhead.models.keypoint_heatmap import GROUPS, keypoint_heatmaps
 from talkhead.models.motion_compensation import MotionCompensator
 from talkhead.models.quantizer import VectorQuantizer
+from talkhead.models.serial import check_header, load_state, state_arrays
 
 
 @dataclass(frozen=True)
@@ -245,18 +246,11 @@ def to_tensors(model: CodebookGenerator, meta: dict[str, str] | None = None, hal
 
     half: store float weights as float16 (half the size, for shipping; training checkpoints keep float32).
     """
-    arrays = {k: v.detach().cpu().to(torch.float16 if half and v.is_floating_point() else v.dtype)
-              .contiguous().numpy() for k, v in model.state_dict().items()}
-    return arrays, {"kind": KIND, "version": str(VERSION), "config": model.config.to_json(), **(meta or {})}
+    return state_arrays(model, half), {"kind": KIND, "version": str(VERSION), "config": model.config.to_json(),
+                                       **(meta or {})}
 
 
 def from_tensors(arrays: dict, meta: dict[str, str]) -> CodebookGenerator:
     """Rebuild a model from `to_tensors` output (ValueError/KeyError if it is not one)."""
-    if meta.get("kind") != KIND:
-        raise ValueError(f"kind is {meta.get('kind')!r}, not {KIND!r}")
-    if int(meta.get("version", 0)) > VERSION:
-        raise ValueError(f"format version {meta['version']} is newer than this talkhead reads ({VERSION})")
-    model = CodebookGenerator(CodebookConfig.from_json(meta["config"]))
-    model.load_state_dict({k: torch.from_numpy(v).float() if v.dtype.kind == "f" else torch.from_numpy(v)
-                           for k, v in arrays.items()})
-    return model.eval()
+    check_header(meta, KIND, VERSION)
+    return load_state(CodebookGenerator(CodebookConfig.from_json(meta["config"])), arrays)

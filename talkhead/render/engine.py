@@ -135,7 +135,7 @@ def to_uint8(frames: torch.Tensor) -> np.ndarray:
 
 
 def make_engine(name: str, size: int, device: torch.device, weights: str | None = None) -> Engine:
-    """The engine called `name` ("analytic", or "codebook" with its weights file or the registered one)."""
+    """The engine called `name`: "analytic", or "codebook" / "frond" with its weights file or the registered one."""
     if name == "analytic":
         return AnalyticEngine(size, device)
     if name == "codebook":
@@ -144,4 +144,10 @@ def make_engine(name: str, size: int, device: torch.device, weights: str | None 
         from talkhead.render.codebook_engine import CodebookEngine
 
         return CodebookEngine(size, device, Path(weights) if weights else None)
+    if name == "frond":
+        from pathlib import Path
+
+        from talkhead.render.frond_engine import FrondEngine
+
+        return FrondEngine(size, device, Path(weights) if weights else None)
     raise ValueError(f"unknown engine {name!r}")

@@ -72,3 +72,9 @@ def lipsync_features(samples: np.ndarray, phones: Sequence[Phone], times: np.nda
     active = phone_activity(phones, len(mel), config.phone_blur)
     return np.concatenate([around(mel, times, config.mel_reach, config.mel_step),
                            around(active, times, config.phone_reach, config.phone_step)], 1)
+
+
+def frame_features(samples: np.ndarray, phones: Sequence[Phone], blur: float = 2.0) -> np.ndarray:
+    """float32 [F, N_MELS + len(PHONES)]: log-mel and phone activity every 10 ms (frame f centred at f/100 s)."""
+    mel = log_mel(samples)
+    return np.concatenate([mel, phone_activity(phones, len(mel), blur)], 1)

@@ -88,7 +88,8 @@ def cached_clip(path: Path, cache: Path, size: int, every: int, max_frames: int)
 @dataclass
 class Batch:
     """source, base, real: float [B,3,S,S] 0..1; grid: float [B,S,S,2]; targets: float [B,478,2] in [-1,1];
-    weight: float [B,1,S,S], the loss weight per pixel."""
+    weight: float [B,1,S,S], the loss weight per pixel; source_points: float [B,478,2], the source frame's
+    landmarks in [-1,1]."""
 
     source: torch.Tensor
     grid: torch.Tensor
@@ -96,6 +97,7 @@ class Batch:
     base: torch.Tensor
     real: torch.Tensor
     weight: torch.Tensor
+    source_points: torch.Tensor
 
 
 def loss_weight(landmarks: np.ndarray, size: int) -> np.ndarray:
@@ -117,7 +119,8 @@ def flip(crops: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarr
 def make_batch(engine: AnalyticEngine, clips: list[ClipFrames], rng: np.random.Generator, sources: int,
                per_source: int, augment: bool = True) -> Batch:
     """`sources` source frames, each with `per_source` driving frames of its clip."""
-    parts: dict[str, list] = {k: [] for k in ("source", "grid", "targets", "base", "real", "weight")}
+    parts: dict[str, list] = {k: [] for k in ("source", "grid", "targets", "base", "real", "weight",
+                                           "source_points")}
     size = engine.size
     for _ in range(sources):
         clip = clips[rng.integers(len(clips))]
@@ -132,5 +135,6 @@ def make_batch(engine: AnalyticEngine, clips: list[ClipFrames], rng: np.random.G
         parts["targets"].append(pixels_to_unit(torch.from_numpy(marks[1:, :, :2]), size))
         parts["base"].append(base)
         parts["real"].append(torch.from_numpy(crops[1:]).permute(0, 3, 1, 2).float() / 255)
+        parts["source_points"].append(pixels_to_unit(torch.from_numpy(marks[:1, :, :2]), size).expand(per_source, -1, -1))
         parts["weight"].append(torch.from_numpy(np.stack([loss_weight(m, size) for m in marks[1:]]))[:, None])
     return Batch(**{k: torch.cat(v).float() for k, v in parts.items()})
