@@ -77,7 +77,7 @@ def frond_mouth(samples: np.ndarray, phones: list[Phone], times: np.ndarray, fro
         motion = path.at(torch.from_numpy(times.astype(np.float32)))[0]
         rest = frond.encoder.encode(torch.zeros(478, 3))
         shut = torch.from_numpy(np.maximum(closure(phones, times), pauses).astype(np.float32))[:, None]
-        motion = rest + (1 - shut) * (motion - rest)
+        motion = rest + (1 - shut) * frond.estimator.gain * (motion - rest)
         opening = face_openings((CANONICAL_FACE[None] + frond.encoder.decode(motion).numpy()))[:, 0]
     return MouthTrack(np.maximum(opening, 0).astype(np.float32), np.zeros(len(times), np.float32),
                       motion.numpy().astype(np.float32))

@@ -92,7 +92,10 @@ class MotionEstimator(nn.Module):
     """Speech features → control points of a motion trajectory.
 
     Its outputs are in standard units; `mean` and `scale` (buffers, set from
-    the training targets) turn them into motion vectors.
+    the training targets) turn them into motion vectors. `gain` (a buffer,
+    measured after training) is how much further than predicted real mouths
+    move: a regression's output swings less than the truth, and the speech
+    driver scales the motion away from rest by it.
     """
 
     def __init__(self, config: EstimatorConfig = EstimatorConfig()) -> None:
@@ -103,6 +106,7 @@ class MotionEstimator(nn.Module):
         self.out = nn.Conv1d(c.width, c.motion, 1)
         self.register_buffer("mean", torch.zeros(c.motion))
         self.register_buffer("scale", torch.ones(c.motion))
+        self.register_buffer("gain", torch.ones(()))
 
     def controls(self, features: torch.Tensor) -> torch.Tensor:
         """features float [B,F,inputs] (100 per second) → standardised control points [B,ceil(F/knot_step),motion]."""

@@ -211,6 +211,22 @@ def gap_correlation(model: Frond, clips: Sequence[MotionClip]) -> float:
     return float(np.mean(rs)) if rs else float("nan")
 
 
+MAX_GAIN = 3.0
+
+
+def calibrate_gain(model: Frond, clips: Sequence[MotionClip]) -> float:
+    """Set the estimator's gain: the real lip gap's spread over the predicted one's, averaged over clips
+    (between 1 and MAX_GAIN); returns it."""
+    ratios = []
+    for c in clips:
+        ours = lip_gap(CANONICAL_FACE[None] + predict_deltas(model, c.features, c.times))
+        real = lip_gap(CANONICAL_FACE[None] + c.delta)
+        ratios.append(float(real.std()) / max(float(ours.std()), 1e-6))
+    gain = float(np.clip(np.mean(ratios), 1.0, MAX_GAIN)) if ratios else 1.0
+    model.estimator.gain.fill_(gain)
+    return gain
+
+
 def fit_motion(model: Frond, clips: Sequence[MotionClip], steps: int, lr: float = 1e-3, seed: int = 0,
                log: Log | None = None) -> dict:
     """The motion stage: encoder, then estimator. Returns the final losses."""
@@ -220,7 +236,8 @@ def fit_motion(model: Frond, clips: Sequence[MotionClip], steps: int, lr: float 
     encoder = fit_encoder(model, clips, max(100, steps // 2), 2 * lr, rng, log)
     estimator = fit_estimator(model, clips, steps, lr, rng, log)
     model.eval()
-    return {"encoder_loss": round(encoder, 5), "estimator_loss": round(estimator, 4)}
+    gain = calibrate_gain(model, clips)
+    return {"encoder_loss": round(encoder, 5), "estimator_loss": round(estimator, 4), "gain": round(gain, 3)}
 
 
 # --- render stage ------------------------------------------------------------------------------

@@ -151,9 +151,10 @@ def test_a_short_motion_training_run_learns_to_open_the_mouth_with_the_speech():
     model = Frond(SMALL)
     before = gap_correlation(model.eval(), [held_out])
     losses = []
-    fit_motion(model, train, steps=150, lr=3e-3, log=lambda line: losses.append(float(line.split()[-1]))
-               if line.startswith("estimator") else None)
+    result = fit_motion(model, train, steps=150, lr=3e-3, log=lambda line: losses.append(float(line.split()[-1]))
+                        if line.startswith("estimator") else None)
     assert losses[-1] < 0.6 * losses[0]
+    assert 1.0 <= result["gain"] <= 3.0 and float(model.estimator.gain) == pytest.approx(result["gain"], abs=1e-3)
     after = gap_correlation(model, [held_out])
     assert after > 0.6 and after > before + 0.3
 
