@@ -22,7 +22,7 @@ from talkhead.io.motionfile import load_motion, save_motion
 from talkhead.io.mux import MuxedOutput, has_audio
 from talkhead.io.video import VideoWriter
 from talkhead.motion import Motion, MotionSource, pick_reference, retarget, source_pose
-from talkhead.options import FROND_SHARE, AnimateOptions, MotionOptions, SpeakOptions
+from talkhead.options import AnimateOptions, MotionOptions, SpeakOptions
 from talkhead.render.engine import Engine, PreparedSource, make_engine
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -194,17 +194,17 @@ def speak(portrait: str | os.PathLike[str], audio: str | os.PathLike[str], outpu
     info = probe_audio(audio_path)
     model = load_lipsync(Path(options.lipsync) if options.lipsync else None)
     frond = None
-    share = FROND_SHARE[options.driver_name()]
-    if share > 0:
-        shared = options.weights if options.engine == "frond" else None   # one file serves engine and driver
-        frond = load_frond(Path(options.frond or shared) if (options.frond or shared) else None)
+    if options.driver_name() == "frond":
+        # with the frond engine, its file (already resolved and verified) serves the driver too
+        given = options.frond or (render_options.weights if options.engine == "frond" else None)
+        frond = load_frond(Path(given) if given else None)
     image = find_portrait_face(load_image(src_path), options.face, str(src_path), options.max_output_side)
     expected = min(info.duration, options.max_seconds or np.inf)
     report = (lambda done, total: progress("listening", int(done), int(total))) if progress else None
     blocks = iter_audio(audio_path, SAMPLE_RATE, max_seconds=options.max_seconds)
-    track = analyse_speech(blocks, options.fps, model, text, options.pose, options.seed, report, expected, frond, share)
+    track = analyse_speech(blocks, options.fps, model, text, options.pose, options.seed, report, expected, frond)
     analysed = time.perf_counter() - start
-    motion = SpeechMotion(track, model, frond, share)
+    motion = SpeechMotion(track, model, frond)
     rest = motion.rest(_lip_gap(image))
     made = render_motion(image, motion, output, render_options, audio_path, progress, start, reference=rest)
     return SpeakResult(made.output, made.frames, made.fps, made.duration, made.width, made.height, made.audio,

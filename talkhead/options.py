@@ -93,7 +93,6 @@ class AnimateOptions:
 
 POSE_STYLES = ("still", "natural", "lively")
 DRIVERS = ("auto", "phonetic", "frond")
-FROND_SHARE = {"phonetic": 0.0, "frond": 1.0}  # how much of the mouth FROND's estimator decides
 # The driver `auto` picks for the analytic and codebook engines: the two measure alike (README, "Lip sync,
 # measured"), and the phonetic one also uses a transcript exactly.
 DEFAULT_DRIVER = "phonetic"

@@ -75,7 +75,7 @@ def frond_mouth(samples: np.ndarray, phones: list[Phone], times: np.ndarray, fro
     with torch.no_grad():
         path = frond.estimator.trajectory(torch.from_numpy(frame_features(samples, phones))[None])
         motion = path.at(torch.from_numpy(times.astype(np.float32)))[0]
-        rest = frond.encoder.encode(torch.zeros(478, 3))
+        rest = frond.encoder.rest()
         shut = torch.from_numpy(np.maximum(closure(phones, times), pauses).astype(np.float32))[:, None]
         motion = rest + (1 - shut) * frond.estimator.gain * (motion - rest)
         opening = face_openings((CANONICAL_FACE[None] + frond.encoder.decode(motion).numpy()))[:, 0]
@@ -114,11 +114,9 @@ class SpeechTrack:
 
 def analyse_speech(blocks: Iterable[np.ndarray], fps: float, model: LipsyncModel, text: str | None = None,
                    style: str = "natural", seed: int = 0, progress: Progress | None = None,
-                   expected: float = 0.0, frond: Frond | None = None, share: float = 0.0) -> SpeechTrack:
+                   expected: float = 0.0, frond: Frond | None = None) -> SpeechTrack:
     """Analyse speech given as float32 blocks at SAMPLE_RATE; with `text`, phones come from forced alignment.
-
-    share: how much of the mouth FROND's motion estimator (`frond`) decides, the rest being the phonetic
-    driver's (visemes and `model`): 0 phonetic only, 1 FROND only; each is computed only if it is used.
+    With `frond`, its motion estimator moves the mouth, else the phonetic driver (visemes and `model`).
 
     Raises MediaError for silent audio.
     """
@@ -138,7 +136,7 @@ def analyse_speech(blocks: Iterable[np.ndarray], fps: float, model: LipsyncModel
             continue
         times = _frame_times(done, count, fps, start / SAMPLE_RATE)
         if level < SILENT_DB:  # nothing to say here: mouth shut, no analysis
-            still = _rest_motion(frond, count) if share > 0 else None
+            still = _rest_motion(frond, count)
             mouths.append(MouthTrack(np.zeros(count, np.float32), np.zeros(count, np.float32), still))
             moods.append(Prosody(np.full(count, -100, np.float32), np.zeros(count, np.float32),
                                  np.zeros(count, np.float32)))
@@ -147,7 +145,8 @@ def analyse_speech(blocks: Iterable[np.ndarray], fps: float, model: LipsyncModel
             moods.append(prosody(samples, times, energy))
             pauses = gaussian_filter1d(1.0 - moods[-1].speaking, 0.08 * fps) if count > 1 else 1 - moods[-1].speaking
             pauses = np.clip(pauses * 1.6 - 0.3, 0, 1)
-            mouths.append(_mouth(samples, phones, times, model, frond, share, pauses))
+            mouths.append(frond_mouth(samples, phones, times, frond, pauses) if frond is not None else
+                          mouth_track(samples, phones, times, model, pauses))
         done += count
         if progress:
             progress(total / SAMPLE_RATE, expected)
@@ -159,23 +158,9 @@ def analyse_speech(blocks: Iterable[np.ndarray], fps: float, model: LipsyncModel
     if loudest < SILENT_DB:
         raise MediaError(f"the audio is silent (loudest parts at {loudest:.0f} dBFS): give a file with speech in it")
     mouth = MouthTrack(*(np.concatenate([getattr(m, f) for m in mouths]) for f in ("opening", "rounding")),
-                       np.concatenate([m.motion for m in mouths]) if share > 0 else None)
+                       np.concatenate([m.motion for m in mouths]) if frond is not None else None)
     mood = Prosody(*(np.concatenate([getattr(m, f) for m in moods]) for f in ("loudness", "speaking", "pitch")))
     return SpeechTrack(fps, mouth, mood, gestures(mood, fps, style, seed))
-
-
-def _mouth(samples: np.ndarray, phones: list[Phone], times: np.ndarray, model: LipsyncModel,
-           frond: Frond | None, share: float, pauses: np.ndarray) -> MouthTrack:
-    """The mouth of a stretch from the driver(s) `share` asks for (see analyse_speech)."""
-    if share <= 0:
-        return mouth_track(samples, phones, times, model, pauses)
-    if frond is None:
-        raise ValueError("a FROND share of the mouth needs a FROND model")
-    learned = frond_mouth(samples, phones, times, frond, pauses)
-    if share >= 1:
-        return learned
-    phonetic = mouth_track(samples, phones, times, model, pauses)
-    return MouthTrack(phonetic.opening, phonetic.rounding, learned.motion)
 
 
 def _rest_motion(frond: Frond | None, count: int) -> np.ndarray | None:
@@ -185,19 +170,18 @@ def _rest_motion(frond: Frond | None, count: int) -> np.ndarray | None:
     import torch
 
     with torch.no_grad():
-        rest = frond.encoder.encode(torch.zeros(478, 3)).numpy()
+        rest = frond.encoder.rest().numpy()
     return np.repeat(rest[None], count, 0).astype(np.float32)
 
 
 class SpeechMotion:
     """A MotionSource built on demand from a SpeechTrack (see talkhead.motion.MotionSource).
 
-    The phonetic mouth is the measured mouth shapes scaled by opening and rounding; FROND's is its decoded
-    landmark deltas on the mouth and jaw. `share` of the mouth is FROND's (needs `frond` and a track
-    with motion vectors), the rest phonetic.
+    The phonetic mouth is the measured mouth shapes scaled by opening and rounding; with `frond` (and a
+    track made with it), the mouth is FROND's decoded landmark deltas on the mouth and jaw.
     """
 
-    def __init__(self, track: SpeechTrack, model: LipsyncModel, frond: Frond | None = None, share: float = 0.0):
+    def __init__(self, track: SpeechTrack, model: LipsyncModel, frond: Frond | None = None):
         self.fps = track.fps
         self.track = track
         self._open = model.open_shape.astype(np.float32)
@@ -205,8 +189,8 @@ class SpeechMotion:
         self._blink, self._brows = blink_offsets(), brow_offsets()
         self._rest_gap = float(face_openings(CANONICAL_FACE[None])[0, 0])
         self._frond = frond if track.mouth.motion is not None else None
-        self._share = share if self._frond is not None else 0.0
         self._mouth_part = PARTS["mouth"][:, None].astype(np.float32)
+        self._closed = (CANONICAL_FACE - self._rest_gap * self._open).astype(np.float32)  # lips just closed
 
     def __len__(self) -> int:
         return len(self.track)
@@ -215,21 +199,16 @@ class SpeechMotion:
         """Motion of `frames`: expression float32 [t,478,3] from mouth, blink and brow amounts; head from gestures."""
         t, g, m = self.track, self.track.gestures, self.track.mouth
         opening, rounding = m.opening[frames], m.rounding[frames]
-        mouth = np.repeat(self._closed()[None], len(opening), 0)
-        if self._share < 1:   # the phonetic mouth: measured shapes, scaled
-            mouth += (1 - self._share) * (opening[:, None, None] * self._open
-                                          - (ROUNDING_WIDTH * rounding)[:, None, None] * self._wide)
-        if self._share > 0:   # FROND's: its decoded deltas on the mouth and jaw
-            mouth += self._share * self._mouth_part * self._decode(m.motion[frames])
+        if self._frond is not None:   # FROND's mouth: its decoded deltas on the mouth and jaw
+            mouth = self._closed[None] + self._mouth_part * self._decode(m.motion[frames])
+        else:                         # the phonetic mouth: measured shapes, scaled
+            mouth = (self._closed[None] + opening[:, None, None] * self._open
+                     - (ROUNDING_WIDTH * rounding)[:, None, None] * self._wide)
         expression = mouth + g.blink[frames, None, None] * self._blink + g.brows[frames, None, None] * self._brows
         pitch, yaw, roll = np.radians(g.angles[frames]).T
         count = len(opening)
         return Motion(t.fps, rotation_matrices(pitch, yaw, roll).astype(np.float32), g.shift[frames].copy(),
                       np.ones(count, np.float32), expression.astype(np.float32), np.ones(count, bool))
-
-    def _closed(self) -> np.ndarray:
-        """float32 [478,3]: the canonical face with its lips just closed."""
-        return CANONICAL_FACE - self._rest_gap * self._open
 
     def _decode(self, motion: np.ndarray) -> np.ndarray:
         """FROND motion vectors float [t,M] → landmark deltas float32 [t,478,3]."""

@@ -70,6 +70,10 @@ class TwoStreamEncoder(nn.Module):
         local = self.keypoints(delta).flatten(-2)
         return torch.cat([local, self.global_stream(delta.flatten(-2))], -1)
 
+    def rest(self) -> torch.Tensor:
+        """The motion vector [K*3+G] of a face at rest (a zero delta)."""
+        return self.encode(self.select.new_zeros(POINTS, 3))
+
     def decode(self, motion: torch.Tensor) -> torch.Tensor:
         """motion vector [..,K*3+G] → delta [..,478,3]."""
         k = self.config.keypoints * 3

@@ -99,10 +99,6 @@ def validate(model: CodebookGenerator, batches: list[Batch]) -> tuple[float, flo
     return float(np.mean(ours)), float(np.mean(base))
 
 
-def _to(batch: Batch, device: torch.device) -> Batch:
-    return Batch(*(getattr(batch, k).to(device) for k in Batch.__dataclass_fields__))
-
-
 def _restore(options: TrainOptions, device: torch.device) -> tuple[CodebookGenerator, torch.optim.Optimizer, int]:
     last = options.run / "last.safetensors"
     model, step = (load_codebook_file(last) if last.exists() else (CodebookGenerator(options.config), 0))
@@ -151,15 +147,14 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
         raise OptionError(f"--data {options.data}: no faces found in the training or validation videos")
     engine = AnalyticEngine(options.config.size, torch.device("cpu"))
     val_rng = np.random.default_rng(1234)
-    val_batches = [_to(make_batch(engine, val_clips, val_rng, options.sources, options.per_source, augment=False),
-                       device) for _ in range(4)]
+    val_batches = [make_batch(engine, val_clips, val_rng, options.sources, options.per_source, augment=False).to(device) for _ in range(4)]
     model, opt, step = _restore(options, device)
     rng = np.random.default_rng(options.seed + step)
     validation = [p.relative_to(options.data).as_posix() for p in val_paths]
     score: dict = {}
     start = time.perf_counter()
     while step < options.steps:
-        batch = _to(make_batch(engine, clips, rng, options.sources, options.per_source), device)
+        batch = make_batch(engine, clips, rng, options.sources, options.per_source).to(device)
         parts = losses(model, batch)
         opt.zero_grad(set_to_none=True)
         parts["total"].backward()

@@ -99,6 +99,9 @@ class Batch:
     weight: torch.Tensor
     source_points: torch.Tensor
 
+    def to(self, device: torch.device) -> "Batch":
+        return Batch(*(getattr(self, k).to(device) for k in self.__dataclass_fields__))
+
 
 def loss_weight(landmarks: np.ndarray, size: int) -> np.ndarray:
     """float32 [S,S]: 1 inside the face oval, WEIGHT_OUTSIDE outside, 1 + WEIGHT_MOUTH in the mouth's box."""
@@ -135,6 +138,7 @@ def make_batch(engine: AnalyticEngine, clips: list[ClipFrames], rng: np.random.G
         parts["targets"].append(pixels_to_unit(torch.from_numpy(marks[1:, :, :2]), size))
         parts["base"].append(base)
         parts["real"].append(torch.from_numpy(crops[1:]).permute(0, 3, 1, 2).float() / 255)
-        parts["source_points"].append(pixels_to_unit(torch.from_numpy(marks[:1, :, :2]), size).expand(per_source, -1, -1))
+        source_points = pixels_to_unit(torch.from_numpy(marks[:1, :, :2]), size)
+        parts["source_points"].append(source_points.expand(per_source, -1, -1))
         parts["weight"].append(torch.from_numpy(np.stack([loss_weight(m, size) for m in marks[1:]]))[:, None])
     return Batch(**{k: torch.cat(v).float() for k, v in parts.items()})

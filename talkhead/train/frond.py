@@ -37,7 +37,7 @@ from talkhead.face.canonical import CANONICAL_FACE
 from talkhead.face.regions import PARTS
 from talkhead.io.files import append_line
 from talkhead.models.frond import Frond, FrondConfig
-from talkhead.models.frond_field import sample_points
+from talkhead.models.frond_field import MotionField, sample_points
 from talkhead.models.frond_motion import Trajectory
 from talkhead.speech.features import N_MELS
 from talkhead.train.codebook_data import Batch, ClipFrames, cached_clip, make_batch, split_clips
@@ -201,13 +201,15 @@ def predict_deltas(model: Frond, features: np.ndarray, times: np.ndarray) -> np.
     return model.encoder.decode(motion).cpu().numpy()
 
 
+def lip_gaps(model: Frond, clip: MotionClip) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted, real) inner-lip gap per frame of a clip, canonical units."""
+    ours = lip_gap(CANONICAL_FACE[None] + predict_deltas(model, clip.features, clip.times))
+    return ours, lip_gap(CANONICAL_FACE[None] + clip.delta)
+
+
 def gap_correlation(model: Frond, clips: Sequence[MotionClip]) -> float:
     """Mean over clips of the correlation between predicted and real inner-lip gaps (frame by frame)."""
-    rs = []
-    for c in clips:
-        ours = lip_gap(CANONICAL_FACE[None] + predict_deltas(model, c.features, c.times))
-        real = lip_gap(CANONICAL_FACE[None] + c.delta)
-        rs.append(float(np.corrcoef(ours, real)[0, 1]))
+    rs = [float(np.corrcoef(*lip_gaps(model, c))[0, 1]) for c in clips]
     return float(np.mean(rs)) if rs else float("nan")
 
 
@@ -219,8 +221,7 @@ def calibrate_gain(model: Frond, clips: Sequence[MotionClip]) -> float:
     (between 1 and MAX_GAIN); returns it."""
     ratios = []
     for c in clips:
-        ours = lip_gap(CANONICAL_FACE[None] + predict_deltas(model, c.features, c.times))
-        real = lip_gap(CANONICAL_FACE[None] + c.delta)
+        ours, real = lip_gaps(model, c)
         ratios.append(float(real.std()) / max(float(ours.std()), 1e-6))
     gain = float(np.clip(np.mean(ratios), 1.0, MAX_GAIN)) if ratios else 1.0
     model.estimator.gain.fill_(gain)
@@ -242,10 +243,15 @@ def fit_motion(model: Frond, clips: Sequence[MotionClip], steps: int, lr: float 
 
 # --- render stage ------------------------------------------------------------------------------
 
+def _field(model: Frond, batch: Batch) -> MotionField:
+    """The fused motion field of a batch (keypoints of its source and target landmarks)."""
+    enc = model.encoder
+    return model.field(batch.grid, enc.keypoints(batch.source_points), enc.keypoints(batch.targets))
+
+
 def render_loss(model: Frond, batch: Batch, rng: np.random.Generator, queries: int = 4096) -> torch.Tensor:
     """Weighted L1 at random continuous points, at a random output scale."""
-    enc, dec = model.encoder, model.decoder
-    field = model.field(batch.grid, enc.keypoints(batch.source_points), enc.keypoints(batch.targets))
+    dec, field = model.decoder, _field(model, batch)
     side = int(rng.choice(SCALES))
     real = F.interpolate(batch.real, size=(side, side), mode="area") if side != batch.real.shape[-1] else batch.real
     points = torch.rand(len(batch.real), queries, 2, device=real.device) * 2 - 1
@@ -257,8 +263,7 @@ def render_loss(model: Frond, batch: Batch, rng: np.random.Generator, queries: i
 @torch.no_grad()
 def render_frames(model: Frond, batch: Batch, side: int) -> torch.Tensor:
     """Whole frames float [B,3,side,side] for a batch."""
-    enc, dec = model.encoder, model.decoder
-    field = model.field(batch.grid, enc.keypoints(batch.source_points), enc.keypoints(batch.targets))
+    dec, field = model.decoder, _field(model, batch)
     return dec.render(dec.features(batch.source), field, side, batch.source, batch.base)
 
 
@@ -282,14 +287,14 @@ def fit_render(model: Frond, clips: Sequence[ClipFrames], val: Sequence[ClipFram
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     val_rng = np.random.default_rng(1234)
-    val_batches = [_to(make_batch(engine, list(val), val_rng, 4, 2, augment=False), device) for _ in range(3)]
+    val_batches = [make_batch(engine, list(val), val_rng, 4, 2, augment=False).to(device) for _ in range(3)]
     params = list(model.field.parameters()) + list(model.decoder.parameters())
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     model.train()
     score: dict = {}
     for step in range(1, steps + 1):
-        loss = render_loss(model, _to(make_batch(engine, list(clips), rng, 4, 2), device), rng)
+        loss = render_loss(model, make_batch(engine, list(clips), rng, 4, 2).to(device), rng)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -308,10 +313,6 @@ def fit_render(model: Frond, clips: Sequence[ClipFrames], val: Sequence[ClipFram
             progress("render", step, steps)
     model.eval()
     return score
-
-
-def _to(batch: Batch, device: torch.device) -> Batch:
-    return Batch(*(getattr(batch, k).to(device) for k in Batch.__dataclass_fields__))
 
 
 # --- the run -----------------------------------------------------------------------------------
