@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from talkhead.face.crop import PasteBack, crop_box, cut
-from talkhead.face.regions import INNER_LOWER, INNER_UPPER, PARTS
+from talkhead.face.regions import INNER_LOWER, INNER_UPPER, LIPS, PARTS
 from talkhead.render import flow
 from talkhead.render.engine import AnalyticEngine
 
@@ -273,3 +273,17 @@ def test_open_portrait_mouth_keeps_its_teeth_size(engine, crop_and_landmarks):
     bright, dark = teeth_rows(frame, opened)
     assert 0.6 * bright_src <= bright <= 1.4 * bright_src
     assert dark > 0
+
+
+
+# Measured (astronaut, her open smile shut with the lower lip pressed 0.5 px past the upper):
+# 3 dark pixels (luminance < 90) around the lips; 37 before the mouth frame took its
+# upper/lower direction from the outer lips (lips that met or crossed flipped it, so the
+# shut mouth read the portrait's teeth and mouth corners inside out).
+def test_shut_mouth_shows_no_holes(engine, crop_and_landmarks):
+    _, crop, lm = crop_and_landmarks
+    shut = lm.copy()
+    shut[lower_mouth(lm), 1] -= float(lm[14, 1] - lm[13, 1]) + 0.5   # the inner lower lip just past the upper
+    frame = engine.render(engine.prepare(crop, lm), shut[None])[0]
+    (x0, y0), (x1, y1) = np.round(lm[LIPS, :2].min(0)).astype(int) - 2, np.round(lm[LIPS, :2].max(0)).astype(int) + 3
+    assert (luminance(frame[y0:y1, x0:x1]) < 90).sum() <= 8

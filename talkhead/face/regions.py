@@ -44,6 +44,7 @@ INNER_UPPER = np.array([78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308])
 INNER_LOWER = np.array([78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308])
 MOUTH_CORNERS = (78, 308)
 LIP_GAP = (13, 14)                      # middle of the inner upper / lower lip
+LIP_OUTER = (0, 17)                     # middle of the outer upper / lower lip
 EYE_LIDS = ((159, 145), (386, 374))     # (upper, lower) lid middles: right eye, left eye
 EYE_CORNERS = ((33, 133), (362, 263))   # (outer, inner) right eye; (inner, outer) left eye
 # For each point, its mirror image across the face's midline (the nearest canonical point, x negated).

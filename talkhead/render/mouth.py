@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import torch
 
-from talkhead.face.regions import INNER_LOWER, INNER_UPPER, LIPS, MOUTH_CORNERS, LIP_GAP
+from talkhead.face.regions import INNER_LOWER, INNER_UPPER, LIP_GAP, LIP_OUTER, LIPS, MOUTH_CORNERS
 
 OPEN_START = 0.02   # opening beyond the source's, over mouth width, where painting starts
 OPEN_FULL = 0.08    # ... and where it is fully painted
@@ -64,8 +64,8 @@ def _lip_profiles(lm: np.ndarray):
     a, b = lm[MOUTH_CORNERS[0]], lm[MOUTH_CORNERS[1]]
     centre, axis = (a + b) / 2, (b - a) / np.linalg.norm(b - a)
     normal = np.array([-axis[1], axis[0]])
-    if normal @ (lm[LIP_GAP[1]] - lm[LIP_GAP[0]]) < 0:
-        normal = -normal  # points from upper to lower lip
+    if normal @ (lm[LIP_OUTER[1]] - lm[LIP_OUTER[0]]) < 0:
+        normal = -normal  # points from upper to lower lip (the outer lips: the inner ones meet when shut)
     half = np.linalg.norm(b - a) / 2
 
     def profile(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
