@@ -193,6 +193,8 @@ def main() -> int:
         args.keep.mkdir(parents=True, exist_ok=True)
     recs = recordings(args.cache)
     drivers = args.drivers.split(",")
+    if not set(drivers) <= {"phonetic", "frond"}:
+        ap.error("--drivers: a comma-separated list of phonetic and frond")
     rows = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
@@ -203,21 +205,17 @@ def main() -> int:
             base = summary(correlations(loudness_mouth(clip, len(real)), real))
             row = {"clip": name, "loud_r0": base[0], "loud_r1": base[1], "real_accel": real_accel,
                    "ffmpeg_fps": ffmpeg_fps(clip, tmp)}
-            folds: dict[str, Path] = {}   # each model fitted once per clip, whichever drivers use it
+            lipsync = lipsync_fold(recs, name, tmp)   # the phonetic model; the FROND driver needs it too
+            frond = frond_fold(recs, name, tmp, args.frond_steps) if "frond" in drivers else None
             for driver in drivers:
-                if "lipsync" not in folds:
-                    folds["lipsync"] = lipsync_fold(recs, name, tmp)
-                if driver != "phonetic" and "frond" not in folds:
-                    folds["frond"] = frond_fold(recs, name, tmp, args.frond_steps)
-                named = {k: str(v) for k, v in folds.items()}
-                options = talkhead.SpeakOptions(size=args.size, driver=driver, lipsync=named.get("lipsync"),
-                                                frond=named.get("frond") if driver != "phonetic" else None,
-                                                pose=args.pose)
+                own = frond if driver == "frond" else None
+                options = talkhead.SpeakOptions(size=args.size, driver=driver, lipsync=str(lipsync),
+                                                frond=str(own) if own else None, pose=args.pose)
                 out = (args.keep or tmp) / f"speak-{driver}-{name}.mp4"
                 result = talkhead.speak(portrait, clip, out, options)
                 ours, accel = mouth_measures(out)
                 r = summary(correlations(ours, real))
-                asked = driver_track(clip, options, folds["lipsync"], folds["frond"] if driver == "frond" else None)
+                asked = driver_track(clip, options, lipsync, own)
                 track = summary(correlations(asked, real))
                 row[driver] = {"r0": r[0], "r1": r[1], "best_lag": r[2], "accel": accel,
                                "track_r0": track[0], "track_r1": track[1],

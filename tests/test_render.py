@@ -275,7 +275,6 @@ def test_open_portrait_mouth_keeps_its_teeth_size(engine, crop_and_landmarks):
     assert dark > 0
 
 
-
 # Measured (astronaut, her open smile shut with the lower lip pressed 0.5 px past the upper):
 # 3 dark pixels (luminance < 90) around the lips; 37 before the mouth frame took its
 # upper/lower direction from the outer lips (lips that met or crossed flipped it, so the
