@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Refit the shipped lip-sync model (weights/lipsync.safetensors) from the talking clips in
-# ../shared/media (not in the repository). About 2 minutes on 2 cores.
+# ../shared/media (not in the repository). About 5 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 M=${MEDIA:-../shared/media}

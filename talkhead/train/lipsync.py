@@ -7,6 +7,15 @@ file after `=`). The face is tracked with mediapipe; the inner-lip gap of
 each frame (canonical units) is the target, the speech features at the
 frame's time the input. Phones come from recognition (no transcripts), as
 they do when `speak` runs without --text.
+
+Real clips disagree by a few frames about when the lips move relative to
+their sound (recording and encoding offsets), which blurs what a model
+learns. So each clip is first aligned: a ridge regression fitted on the
+other clips predicts its lips, and the clip's target is shifted by the lag
+(within ±MAX_OFFSET frames) that fits best; twice over. The model itself
+is an ensemble of small networks (one hidden layer, heavy dropout and
+weight decay), chosen over the ridge by leave-one-clip-out correlation in
+benchmarks/bench_speak.py.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +35,13 @@ from talkhead.speech.features import FeatureConfig, lipsync_features
 from talkhead.speech.phones import SAMPLE_RATE, Phone
 from talkhead.speech.transcribe import phones_without_transcript
 
-RIDGE = 10_000.0  # regularisation, chosen by leave-one-clip-out correlation (benchmarks/bench_speak.py)
+# All chosen by leave-one-clip-out correlation with the real lips (benchmarks/bench_speak.py).
+RIDGE = 10_000.0   # the aligning ridge regression's regularisation
+MAX_OFFSET = 3     # frames a clip's lips may be shifted against its sound
+ALIGN_ROUNDS = 2
+MEMBERS, HIDDEN = 5, 32
+EPOCHS, BATCH, LEARNING_RATE, WEIGHT_DECAY = 30, 256, 1e-3, 1.0
+DROPOUT_IN, DROPOUT_HIDDEN = 0.5, 0.3
 
 
 @dataclass(frozen=True)
@@ -80,19 +95,80 @@ def mouth_shapes(expressions: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndar
     return shapes[0].astype(np.float32), shapes[1].astype(np.float32)
 
 
-def fit(clips: Sequence[ClipData], ridge: float = RIDGE, config: FeatureConfig = FeatureConfig()) -> LipsyncModel:
-    """Ridge regression from features to each clip's standardised lip gap, plus the measured mouth shapes."""
+def shifted(clip: ClipData, lag: int) -> ClipData:
+    """The clip with features of frame t paired with the lips of frame t + lag (lag > 0: its lips come late)."""
+    if lag == 0:
+        return clip
+    n = len(clip.gap)
+    keep, moved = slice(max(-lag, 0), n - max(lag, 0)), slice(max(lag, 0), n + min(lag, 0))
+    return replace(clip, features=clip.features[keep], gap=clip.gap[moved], expression=clip.expression[moved])
+
+
+def _best_lag(predicted: np.ndarray, gap: np.ndarray, reach: int) -> int:
+    n = len(gap)
+    score = {lag: np.corrcoef(predicted[max(-lag, 0):n - max(lag, 0)], gap[max(lag, 0):n + min(lag, 0)])[0, 1]
+             for lag in range(-reach, reach + 1)}
+    return max(score, key=lambda lag: np.nan_to_num(score[lag], nan=-1.0))
+
+
+def align(clips: Sequence[ClipData], reach: int = MAX_OFFSET, rounds: int = ALIGN_ROUNDS) -> list[ClipData]:
+    """Each clip shifted by the lag at which a ridge fitted on the other clips predicts its lips best."""
+    if len(clips) < 2 or reach == 0:
+        return list(clips)
+    x_all = np.concatenate([c.features for c in clips]).astype(np.float64)
+    mean, scale = x_all.mean(0), x_all.std(0) + 1e-6
+    lags = [0] * len(clips)
+    for _ in range(rounds):
+        current = [shifted(c, lag) for c, lag in zip(clips, lags)]
+        xs = [(c.features - mean) / scale for c in current]
+        ys = [_standard(c.gap).astype(np.float64) for c in current]
+        grams = [x.T @ x for x in xs]
+        moments = [x.T @ (y - y.mean()) for x, y in zip(xs, ys)]
+        gram, moment = sum(grams), sum(moments)
+        new = []
+        for i, c in enumerate(clips):
+            others = gram - grams[i] + RIDGE * np.eye(len(mean))
+            weights = np.linalg.solve(others, moment - moments[i])
+            new.append(_best_lag(((c.features - mean) / scale) @ weights, c.gap, reach))
+        lags = new
+    return [shifted(c, lag) for c, lag in zip(clips, lags)]
+
+
+def _train_member(x: np.ndarray, y: np.ndarray, seed: int) -> list[np.ndarray]:
+    """One network (standardised features x [N,D] → y [N]); its arrays hidden [H,D], hidden_bias [H], out [H], out_bias."""
+    import torch
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = torch.nn.Sequential(torch.nn.Dropout(DROPOUT_IN), torch.nn.Linear(x.shape[1], HIDDEN), torch.nn.GELU(),
+                                  torch.nn.Dropout(DROPOUT_HIDDEN), torch.nn.Linear(HIDDEN, 1))
+        optimiser = torch.optim.AdamW(net.parameters(), LEARNING_RATE, weight_decay=WEIGHT_DECAY)
+        xt, yt = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.float32)
+        for _ in range(EPOCHS):
+            for batch in torch.randperm(len(xt)).split(BATCH):
+                loss = ((net(xt[batch])[:, 0] - yt[batch]) ** 2).mean()
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+    first, last = net[1], net[4]
+    return [t.detach().numpy().astype(np.float32) for t in (first.weight, first.bias, last.weight[0], last.bias[0])]
+
+
+def fit(clips: Sequence[ClipData], config: FeatureConfig = FeatureConfig(), seed: int = 0) -> LipsyncModel:
+    """The lip-sync model fitted on `clips` (aligned first), plus the measured mouth shapes."""
+    clips = align(clips)
     x = np.concatenate([c.features for c in clips]).astype(np.float64)
-    y = np.concatenate([_standard(c.gap) for c in clips]).astype(np.float64)
+    y = np.concatenate([_standard(c.gap) for c in clips])
     mean, scale = x.mean(0), x.std(0) + 1e-6
-    xn = (x - mean) / scale
-    weights = np.linalg.solve(xn.T @ xn + ridge * np.eye(xn.shape[1]), xn.T @ (y - y.mean()))
-    # Ridge predictions swing less than the truth: scale them back up to a typical speaker's range.
-    spread = np.mean([c.gap.std() for c in clips]) / max(float((xn @ weights).std()), 1e-6)
+    xn = ((x - mean) / scale).astype(np.float32)
+    members = [_train_member(xn, y, seed + k) for k in range(MEMBERS)]
+    hidden, hidden_bias, out, out_bias = (np.stack([m[i] for m in members]) for i in range(4))
     open_shape, wide_shape = mouth_shapes([c.expression for c in clips])
-    return LipsyncModel(config, mean.astype(np.float32), scale.astype(np.float32), weights.astype(np.float32),
-                        float(y.mean()), float(np.mean([c.gap.mean() for c in clips])), float(spread),
-                        open_shape, wide_shape, trained_on=",".join(c.name for c in clips))
+    model = LipsyncModel(config, mean.astype(np.float32), scale.astype(np.float32), hidden, hidden_bias, out,
+                         out_bias, 0.0, 0.0, open_shape, wide_shape, trained_on=",".join(c.name for c in clips))
+    # Predictions swing less than the truth: scale them back up to a typical speaker's range.
+    spread = np.mean([c.gap.std() for c in clips]) / max(float(model.predict(x.astype(np.float32)).std()), 1e-6)
+    return replace(model, gap_mid=float(np.mean([c.gap.mean() for c in clips])), gap_spread=float(spread))
 
 
 @dataclass(frozen=True)
@@ -129,13 +205,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("clips", nargs="+", help="video.mp4 or video.mp4=speech.wav")
     parser.add_argument("-o", "--output", type=Path, required=True)
-    parser.add_argument("--ridge", type=float, default=RIDGE)
+    parser.add_argument("--seed", type=int, default=0, help="first network's random seed")
     args = parser.parse_args(argv)
     clips = []
     for spec in args.clips:
         clips.append(load_clip(spec))
         print(f"{clips[-1].name}: {len(clips[-1].gap)} frames", file=sys.stderr)
-    write_safetensors(args.output, *fit(clips, args.ridge).to_tensors())
+    write_safetensors(args.output, *fit(clips, seed=args.seed).to_tensors())
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
