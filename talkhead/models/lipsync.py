@@ -80,7 +80,8 @@ class LipsyncModel:
     def from_tensors(cls, arrays: dict[str, np.ndarray], meta: dict[str, str]) -> "LipsyncModel":
         """Rebuild from `to_tensors` output; ValueError if it is not a lip-sync model this code reads."""
         if meta.get("kind") != KIND or meta.get("version") != str(VERSION):
-            raise ValueError(f"not a {KIND} v{VERSION} file (kind={meta.get('kind')}, version={meta.get('version')})")
+            raise ValueError(f"not a {KIND} v{VERSION} file (kind={meta.get('kind')}, version={meta.get('version')}; "
+                             "refit it with python -m talkhead.train.lipsync)")
         config = FeatureConfig(**json.loads(meta["config"]))
         missing = [name for name in _ARRAYS if name not in arrays]
         if missing:
