@@ -297,7 +297,7 @@ def main() -> None:
     try:
         portrait, clip, portrait_name, driving_name = prepare_inputs(args, tmp)
         info = probe(clip)
-        print(f"## talkhead animate benchmark\n")
+        print("## talkhead animate benchmark\n")
         print(f"- portrait: {portrait_name}; driving: {driving_name}, cut to {info['frames']} frames "
               f"({info['width']}x{info['height']} @ {info['fps']:g} fps)")
         print(f"- machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
