@@ -86,8 +86,8 @@ class LipsyncModel:
         missing = [name for name in _ARRAYS if name not in arrays]
         if missing:
             raise ValueError(f"arrays missing: {', '.join(missing)}")
-        model = cls(config, *(arrays[name] for name in _ARRAYS[:6]), float(meta["gap_mid"]),
-                    float(meta["gap_spread"]), arrays["open_shape"], arrays["wide_shape"], meta.get("trained_on", ""))
+        model = cls(config, gap_mid=float(meta["gap_mid"]), gap_spread=float(meta["gap_spread"]),
+                    trained_on=meta.get("trained_on", ""), **{name: arrays[name] for name in _ARRAYS})
         k, h, d = model.hidden.shape
         if not (model.mean.shape == model.scale.shape == (d,) == (config.size,) and model.hidden_bias.shape
                 == model.out.shape == (k, h) and model.out_bias.shape == (k,)):

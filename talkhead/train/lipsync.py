@@ -95,42 +95,47 @@ def mouth_shapes(expressions: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndar
     return shapes[0].astype(np.float32), shapes[1].astype(np.float32)
 
 
+def _lag_slices(n: int, lag: int) -> tuple[slice, slice]:
+    """(frames t, frames t + lag) of a clip of n frames: the pairs that both exist."""
+    return slice(max(-lag, 0), n - max(lag, 0)), slice(max(lag, 0), n + min(lag, 0))
+
+
 def shifted(clip: ClipData, lag: int) -> ClipData:
     """The clip with features of frame t paired with the lips of frame t + lag (lag > 0: its lips come late)."""
     if lag == 0:
         return clip
-    n = len(clip.gap)
-    keep, moved = slice(max(-lag, 0), n - max(lag, 0)), slice(max(lag, 0), n + min(lag, 0))
+    keep, moved = _lag_slices(len(clip.gap), lag)
     return replace(clip, features=clip.features[keep], gap=clip.gap[moved], expression=clip.expression[moved])
 
 
 def _best_lag(predicted: np.ndarray, gap: np.ndarray, reach: int) -> int:
-    n = len(gap)
-    score = {lag: np.corrcoef(predicted[max(-lag, 0):n - max(lag, 0)], gap[max(lag, 0):n + min(lag, 0)])[0, 1]
-             for lag in range(-reach, reach + 1)}
-    return max(score, key=lambda lag: np.nan_to_num(score[lag], nan=-1.0))
+    score = {}
+    for lag in range(-reach, reach + 1):
+        keep, moved = _lag_slices(len(gap), lag)
+        score[lag] = np.nan_to_num(np.corrcoef(predicted[keep], gap[moved])[0, 1], nan=-1.0)
+    return max(score, key=score.get)
+
+
+def _normalisation(clips: Sequence[ClipData]) -> tuple[np.ndarray, np.ndarray]:
+    """float64 [D] mean and scale of all clips' features."""
+    x = np.concatenate([c.features for c in clips]).astype(np.float64)
+    return x.mean(0), x.std(0) + 1e-6
 
 
 def align(clips: Sequence[ClipData], reach: int = MAX_OFFSET, rounds: int = ALIGN_ROUNDS) -> list[ClipData]:
     """Each clip shifted by the lag at which a ridge fitted on the other clips predicts its lips best."""
     if len(clips) < 2 or reach == 0:
         return list(clips)
-    x_all = np.concatenate([c.features for c in clips]).astype(np.float64)
-    mean, scale = x_all.mean(0), x_all.std(0) + 1e-6
+    mean, scale = _normalisation(clips)
+    standard = [replace(c, features=(c.features - mean) / scale) for c in clips]
     lags = [0] * len(clips)
     for _ in range(rounds):
-        current = [shifted(c, lag) for c, lag in zip(clips, lags)]
-        xs = [(c.features - mean) / scale for c in current]
-        ys = [_standard(c.gap).astype(np.float64) for c in current]
-        grams = [x.T @ x for x in xs]
-        moments = [x.T @ (y - y.mean()) for x, y in zip(xs, ys)]
+        current = [shifted(c, lag) for c, lag in zip(standard, lags)]
+        grams = [c.features.T @ c.features for c in current]
+        moments = [c.features.T @ _standard(c.gap).astype(np.float64) for c in current]
         gram, moment = sum(grams), sum(moments)
-        new = []
-        for i, c in enumerate(clips):
-            others = gram - grams[i] + RIDGE * np.eye(len(mean))
-            weights = np.linalg.solve(others, moment - moments[i])
-            new.append(_best_lag(((c.features - mean) / scale) @ weights, c.gap, reach))
-        lags = new
+        lags = [_best_lag(c.features @ np.linalg.solve(gram - g + RIDGE * np.eye(len(mean)), moment - m), c.gap, reach)
+                for c, g, m in zip(standard, grams, moments)]
     return [shifted(c, lag) for c, lag in zip(clips, lags)]
 
 
@@ -157,18 +162,19 @@ def _train_member(x: np.ndarray, y: np.ndarray, seed: int) -> list[np.ndarray]:
 def fit(clips: Sequence[ClipData], config: FeatureConfig = FeatureConfig(), seed: int = 0) -> LipsyncModel:
     """The lip-sync model fitted on `clips` (aligned first), plus the measured mouth shapes."""
     clips = align(clips)
-    x = np.concatenate([c.features for c in clips]).astype(np.float64)
-    y = np.concatenate([_standard(c.gap) for c in clips])
-    mean, scale = x.mean(0), x.std(0) + 1e-6
+    mean, scale = _normalisation(clips)
+    x = np.concatenate([c.features for c in clips])
     xn = ((x - mean) / scale).astype(np.float32)
+    y = np.concatenate([_standard(c.gap) for c in clips])
     members = [_train_member(xn, y, seed + k) for k in range(MEMBERS)]
     hidden, hidden_bias, out, out_bias = (np.stack([m[i] for m in members]) for i in range(4))
     open_shape, wide_shape = mouth_shapes([c.expression for c in clips])
+    gap_mid = float(np.mean([c.gap.mean() for c in clips]))
     model = LipsyncModel(config, mean.astype(np.float32), scale.astype(np.float32), hidden, hidden_bias, out,
-                         out_bias, 0.0, 0.0, open_shape, wide_shape, trained_on=",".join(c.name for c in clips))
+                         out_bias, gap_mid, 1.0, open_shape, wide_shape, trained_on=",".join(c.name for c in clips))
     # Predictions swing less than the truth: scale them back up to a typical speaker's range.
-    spread = np.mean([c.gap.std() for c in clips]) / max(float(model.predict(x.astype(np.float32)).std()), 1e-6)
-    return replace(model, gap_mid=float(np.mean([c.gap.mean() for c in clips])), gap_spread=float(spread))
+    spread = np.mean([c.gap.std() for c in clips]) / max(float(model.predict(x).std()), 1e-6)
+    return replace(model, gap_spread=float(spread))
 
 
 @dataclass(frozen=True)
