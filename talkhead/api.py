@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field, replace
@@ -10,8 +11,9 @@ from typing import Callable
 
 import cv2
 import numpy as np
+import torch
 
-from talkhead.device import resolve_device
+from talkhead.device import cpu_threads, resolve_device
 from talkhead.drivers.video import VideoMotion, motion_from_video
 from talkhead.errors import NoFaceFound, OptionError
 from talkhead.face.crop import CropBox, PasteBack, crop_box, cut
@@ -177,7 +179,8 @@ def speak(portrait: str | os.PathLike[str], audio: str | os.PathLike[str], outpu
     text: the words spoken, if known (forced alignment makes the mouth more
     exact). Raises TalkheadError subclasses on bad input.
     """
-    from talkhead.drivers.audio import SpeechMotion, analyse_speech
+    from talkhead.drivers.audio import SpeechMotion, listen
+    from talkhead.speech.worker import Recognizer
     from talkhead.io.audio import iter_audio, probe_audio
     from talkhead.speech.phones import SAMPLE_RATE
     from talkhead.weights import load_frond, load_lipsync
@@ -192,23 +195,31 @@ def speak(portrait: str | os.PathLike[str], audio: str | os.PathLike[str], outpu
         raise OptionError("--max-seconds cuts the audio, so the transcript would no longer fit it: "
                           "use one or the other")
     info = probe_audio(audio_path)
-    model = load_lipsync(Path(options.lipsync) if options.lipsync else None)
-    frond = None
-    if options.driver_name() == "frond":
-        # with the frond engine, its file (already resolved and verified) serves the driver too
-        given = options.frond or (render_options.weights if options.engine == "frond" else None)
-        frond = load_frond(Path(given) if given else None)
-    image = find_portrait_face(load_image(src_path), options.face, str(src_path), options.max_output_side)
-    expected = min(info.duration, options.max_seconds or np.inf)
-    report = (lambda done, total: progress("listening", int(done), int(total))) if progress else None
-    blocks = iter_audio(audio_path, SAMPLE_RATE, max_seconds=options.max_seconds)
-    track = analyse_speech(blocks, options.fps, model, text, options.pose, options.seed, report, expected, frond)
-    analysed = time.perf_counter() - start
-    motion = SpeechMotion(track, model, frond)
-    rest = motion.rest(_lip_gap(image))
-    made = render_motion(image, motion, output, render_options, audio_path, progress, start, reference=rest)
+    with contextlib.ExitStack() as stack:
+        # without a transcript, a helper process recognises the speech; it starts now, loading its models
+        # while the portrait and the audio are read here
+        recognizer = stack.enter_context(Recognizer(background=text is None))
+        model = load_lipsync(Path(options.lipsync) if options.lipsync else None)
+        frond = None
+        if options.driver_name() == "frond":
+            # with the frond engine, its file (already resolved and verified) serves the driver too
+            given = options.frond or (render_options.weights if options.engine == "frond" else None)
+            frond = load_frond(Path(given) if given else None)
+        image = find_portrait_face(load_image(src_path), options.face, str(src_path), options.max_output_side)
+        expected = min(info.duration, options.max_seconds or np.inf)
+        report = (lambda done, total: progress("listening", int(done), int(total))) if progress else None
+        blocks = iter_audio(audio_path, SAMPLE_RATE, max_seconds=options.max_seconds)
+        speech = stack.enter_context(listen(blocks, options.fps, model, text, options.pose, options.seed, report,
+                                            expected, frond, recognizer=recognizer))
+        # the mouth of each stretch is worked out as rendering reaches it, while the helper recognises the
+        # stretches after it on a core of its own
+        stack.enter_context(cpu_threads(torch.get_num_threads() - 1 if speech.background else None))
+        analysed = time.perf_counter() - start
+        motion = SpeechMotion(speech, model, frond)
+        rest = motion.rest(_lip_gap(image))
+        made = render_motion(image, motion, output, render_options, audio_path, progress, start, reference=rest)
     return SpeakResult(made.output, made.frames, made.fps, made.duration, made.width, made.height, made.audio,
-                       text is not None, track.gestures.blinks, made.engine, made.device, time.perf_counter() - start,
+                       text is not None, speech.gestures.blinks, made.engine, made.device, time.perf_counter() - start,
                        analysed, options.driver_name())
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 
 from talkhead.errors import DeviceError
@@ -28,3 +31,15 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device(name)
     except RuntimeError as exc:
         raise DeviceError(f"--device {name}: {exc}; use auto, cpu, cuda, cuda:N or mps") from None
+
+
+@contextlib.contextmanager
+def cpu_threads(count: int | None) -> Iterator[None]:
+    """torch's CPU thread count set to `count` inside the block (None: left as it is), then put back."""
+    before = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(max(1, count))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

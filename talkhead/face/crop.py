@@ -72,6 +72,7 @@ class PasteBack:
     region: tuple[int, int, int, int]     # x0, y0, x1, y1 in the portrait, clipped
     mask: np.ndarray                      # float32 [h,w] blend weights over the region
     rest: np.ndarray                      # float32 [h,w], 1 - mask
+    inner: tuple[int, int, int, int]      # x0, y0, x1, y1 in the region where the crop is copied, not blended
 
     @classmethod
     def plan(cls, box: CropBox, portrait_shape: tuple[int, ...]) -> "PasteBack":
@@ -80,15 +81,39 @@ class PasteBack:
         x1 = min(w, int(np.ceil(box.x0 + box.side)))
         y1 = min(h, int(np.ceil(box.y0 + box.side)))
         mask = _warp_to_region(feather_mask(256), box, (x0, y0, x1, y1), 256).reshape(y1 - y0, x1 - x0)
-        return cls(box, (x0, y0, x1, y1), mask, 1 - mask)
+        return cls(box, (x0, y0, x1, y1), mask, 1 - mask, _inner_rectangle(mask >= 0.999))
 
     def apply(self, portrait: np.ndarray, crop: np.ndarray) -> np.ndarray:
         """Portrait uint8 [H,W,3] with `crop` uint8 [S,S,3] blended in (new array)."""
         x0, y0, x1, y1 = self.region
         out = portrait.copy()
         placed = _warp_to_region(crop, self.box, self.region, crop.shape[0])
-        out[y0:y1, x0:x1] = cv2.blendLinear(placed, portrait[y0:y1, x0:x1], self.mask, self.rest)
+        region = out[y0:y1, x0:x1]
+        ix0, iy0, ix1, iy1 = self.inner
+        region[iy0:iy1, ix0:ix1] = placed[iy0:iy1, ix0:ix1]          # the inside: a plain copy
+        h, w = region.shape[:2]
+        for ys, xs in ((slice(0, iy0), slice(0, w)), (slice(iy1, h), slice(0, w)),  # the feathered edges
+                       (slice(iy0, iy1), slice(0, ix0)), (slice(iy0, iy1), slice(ix1, w))):
+            if region[ys, xs].size:
+                region[ys, xs] = cv2.blendLinear(placed[ys, xs], region[ys, xs], self.mask[ys, xs], self.rest[ys, xs])
         return out
+
+
+def _inner_rectangle(full: np.ndarray) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of a rectangle where the bool mask [h,w] is all true, grown from its middle
+    ((0, 0, 0, 0) when the middle is not)."""
+    h, w = full.shape
+    cy, cx = h // 2, w // 2
+    if not full[cy, cx]:
+        return 0, 0, 0, 0
+    row, col = full[cy], full[:, cx]
+    x0 = cx - int(np.argmin(row[cx::-1])) + 1 if not row[:cx + 1].all() else 0
+    x1 = cx + int(np.argmin(row[cx:])) if not row[cx:].all() else w
+    y0 = cy - int(np.argmin(col[cy::-1])) + 1 if not col[:cy + 1].all() else 0
+    y1 = cy + int(np.argmin(col[cy:])) if not col[cy:].all() else h
+    while not full[y0:y1, x0:x1].all():   # the mask is a feathered square, so this rarely shrinks at all
+        x0, y0, x1, y1 = x0 + 1, y0 + 1, x1 - 1, y1 - 1
+    return x0, y0, max(x0, x1), max(y0, y1)
 
 
 def _warp_to_region(crop: np.ndarray, box: CropBox, region: tuple[int, int, int, int],

@@ -65,15 +65,20 @@ def _affines(target: np.ndarray, source: np.ndarray) -> np.ndarray:
     target, source: [K,3,2] triangle corners. A collapsed target triangle (a
     closed lid's) maps to its source centroid.
     """
-    k = len(target)
-    lhs = np.concatenate([target, np.ones((k, 3, 1))], 2).astype(np.float64)  # [K,3,3] rows (x, y, 1)
-    det = np.linalg.det(lhs)
+    t, s = target.astype(np.float64), source.astype(np.float64)
+    e1, e2 = t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]                     # target edges [K,2]
+    f1, f2 = s[:, 1] - s[:, 0], s[:, 2] - s[:, 0]                     # source edges
+    det = e1[:, 0] * e2[:, 1] - e2[:, 0] * e1[:, 1]
     flat = np.abs(det) < 1e-6
-    lhs[flat] = np.eye(3)
-    maps = np.linalg.solve(lhs, source.astype(np.float64)).transpose(0, 2, 1)  # [K,2,3]
-    maps[flat] = 0.0
-    maps[flat, :, 2] = source[flat].mean(1)
-    return maps.astype(np.float32)
+    inv = 1.0 / np.where(flat, 1.0, det)
+    # linear part [f1 f2] @ inverse([e1 e2]) in closed form, then the offset that maps t0 to s0
+    a = np.empty((len(t), 2, 3))
+    a[:, :, 0] = (f1 * e2[:, 1:2] - f2 * e1[:, 1:2]) * inv[:, None]
+    a[:, :, 1] = (f2 * e1[:, 0:1] - f1 * e2[:, 0:1]) * inv[:, None]
+    a[:, :, 2] = s[:, 0] - a[:, :, 0] * t[:, 0, 0:1] - a[:, :, 1] * t[:, 0, 1:2]
+    a[flat, :, :2] = 0.0
+    a[flat, :, 2] = s[flat].mean(1)
+    return a.astype(np.float32)
 
 
 def mesh_warp(grid: np.ndarray, target: np.ndarray, source: np.ndarray) -> None:

@@ -12,6 +12,7 @@ Both run at about 0.04-0.06x real time on one CPU core, at any length.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -95,9 +96,14 @@ def align_phones(samples: np.ndarray, text: str) -> list[Phone]:
     return _cover(_phones([e[:3] for e in entries]), len(samples) / SAMPLE_RATE)
 
 
+def aligner():
+    """This thread's decoder for forced alignment."""
+    return kept_decoder("align", **_ALIGN_SEARCH)
+
+
 def _aligner(words: Sequence[str]):
     """A decoder set up to align `words` (a word-level pass must run before set_alignment)."""
-    decoder = _decoder(**_ALIGN_SEARCH)
+    decoder = aligner()
     _add_missing_words(decoder, words)
     decoder.set_align_text(" ".join(words))
     return decoder
@@ -158,10 +164,28 @@ def recognize_phones(samples: np.ndarray) -> list[Phone]:
 
 
 def _decoder(**config):
-    """A quiet pocketsphinx Decoder for 16 kHz audio (bestpath off: it does not help alignment)."""
+    """A quiet pocketsphinx Decoder for 16 kHz audio; bestpath off unless `config` turns it on (it does not
+    help alignment)."""
     from pocketsphinx import Decoder
 
-    return Decoder(samprate=SAMPLE_RATE, bestpath=False, loglevel="FATAL", **config)
+    return Decoder(**{"samprate": SAMPLE_RATE, "bestpath": False, "loglevel": "FATAL", **config})
+
+
+_KEPT = threading.local()
+
+
+def kept_decoder(name: str, **config):
+    """This thread's decoder called `name`, made with `config` on first use and kept (loading the model
+    takes about 0.4 s), handed out as new: its feature extraction (noise and cepstral-mean estimates, which
+    each utterance updates) starts over, so results do not depend on what it decoded before."""
+    kept = getattr(_KEPT, "decoders", None)
+    if kept is None:
+        kept = _KEPT.decoders = {}
+    if name not in kept:
+        kept[name] = _decoder(**config)
+    else:
+        kept[name].reinit_feat()
+    return kept[name]
 
 
 def _decode(decoder, pcm: bytes) -> None:

@@ -13,15 +13,24 @@ from __future__ import annotations
 import numpy as np
 
 from talkhead.errors import TranscriptError
-from talkhead.speech.phones import SAMPLE_RATE, Phone, align_phones, pcm16, recognize_phones
+from talkhead.speech.phones import Phone, align_phones, aligner, kept_decoder, pcm16, recognize_phones
+
+
+def _recognizer():
+    """This thread's word recognizer (pocketsphinx's English language model)."""
+    return kept_decoder("words", bestpath=True)
+
+
+def warm_up() -> None:
+    """Load the models `phones_without_transcript` uses (about 0.8 s), so its first call does not wait."""
+    _recognizer()
+    aligner()
 
 
 def recognize_words(samples: np.ndarray) -> str:
     """The words pocketsphinx hears in samples float32 [N] mono 16 kHz in [-1,1] ('' if none)."""
-    from pocketsphinx import Decoder
-
     pcm = pcm16(samples)
-    decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL")
+    decoder = _recognizer()
     decoder.start_utt()
     decoder.process_raw(pcm, full_utt=True)
     decoder.end_utt()

@@ -22,6 +22,7 @@ from talkhead.train.lipsync import Recording, lip_gap, record_clip
 
 SOUND_SUFFIXES = (".wav", ".mp3", ".flac", ".m4a", ".aac", ".ogg")
 REST_SHARE = 0.1   # a clip's rest face: the mean of its frames with the closest lips (this share of them)
+RECORDING_VERSION = "2"  # bump when what a recording holds changes (2: phones recognised stretch by stretch)
 
 
 def talking_clips(data: Path, exclude: tuple[str, ...] = ()) -> list[tuple[Path, Path | None]]:
@@ -43,7 +44,8 @@ def talking_clips(data: Path, exclude: tuple[str, ...] = ()) -> list[tuple[Path,
 def cached_recording(video: Path, audio: Path | None, cache: Path) -> Recording:
     """`record_clip(video, audio)`, kept in `cache` as .npz (keyed by the files' paths and sizes)."""
     files = [video] + ([audio] if audio else [])
-    key = hashlib.sha1("|".join(f"{p.resolve()}|{p.stat().st_size}" for p in files).encode()).hexdigest()
+    key = hashlib.sha1("|".join([RECORDING_VERSION] + [f"{p.resolve()}|{p.stat().st_size}" for p in files]).encode()
+                       ).hexdigest()
     path = cache / f"{video.stem}-{key[:12]}.npz"
     if not path.exists():
         cache.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,6 @@ from talkhead.models.lipsync import LipsyncModel
 from talkhead.motion import face_openings
 from talkhead.speech.features import FeatureConfig, lipsync_features
 from talkhead.speech.phones import SAMPLE_RATE, Phone
-from talkhead.speech.transcribe import phones_without_transcript
 
 # All chosen by leave-one-clip-out correlation with the real lips (benchmarks/bench_speak.py).
 RIDGE = 10_000.0   # the aligning ridge regression's regularisation
@@ -189,13 +188,15 @@ class Recording:
 
 
 def record_clip(video: str | Path, audio: str | Path | None = None) -> Recording:
-    """Track the face in `video`, read its speech (or `audio`'s) and recognise the phones, as `speak` would."""
+    """Track the face in `video`, read its speech (or `audio`'s) and recognise the phones, as `speak` would
+    (stretch by stretch, cut where `speak` cuts)."""
+    from talkhead.drivers.audio import recognize_in_stretches
     from talkhead.drivers.video import motion_from_video
     from talkhead.io.audio import load_audio
 
     motion = motion_from_video(video).motion
     samples = load_audio(audio or video, SAMPLE_RATE)
-    return Recording(Path(video).stem, motion.fps, motion.expression, samples, phones_without_transcript(samples))
+    return Recording(Path(video).stem, motion.fps, motion.expression, samples, recognize_in_stretches(samples))
 
 
 def load_clip(spec: str, config: FeatureConfig = FeatureConfig()) -> ClipData:
