@@ -2,7 +2,7 @@
 
 Audio is cut into stretches at quiet moments (short at first, growing to
 STRETCH_SECONDS). `listen` reads it once for prosody and gestures and hands
-each stretch to a helper process that recognises its phones; the mouth of a
+each stretch to helper processes that recognise its phones; the mouth of a
 stretch is worked out when the renderer reaches it (`SpeechStream`), so the
 renderer starts after the first stretch and the recogniser works on the
 next ones beside it. Only a few numbers per video frame are kept, so memory

@@ -25,18 +25,20 @@ def sentences():
 
 
 def test_helper_process_gives_the_phones_this_process_gives(tmp_path, sentences):
-    halves = [sentences[: len(sentences) // 2], sentences[len(sentences) // 2:]]
+    third = len(sentences) // 3
+    parts = [sentences[:third], sentences[third:2 * third], sentences[2 * third:]]
     paths = []
-    for i, part in enumerate(halves):
+    for i, part in enumerate(parts):
         paths.append(tmp_path / f"{i}.npy")
         np.save(paths[-1], part)
-    with Recognizer() as recognizer:
-        assert recognizer.background
+    with Recognizer(helpers=2) as recognizer:
+        assert recognizer.background and len(recognizer._helpers) == 2   # the stretches alternate between them
         for path in paths:
             recognizer.submit(path)
-        got = [recognizer.next(), recognizer.next()]
-    assert recognizer._process is None
-    for part, phones in zip(halves, got):
+        got = [recognizer.next() for _ in paths]
+    assert not recognizer.background and not recognizer._helpers
+    assert got[0] != got[1] != got[2]
+    for part, phones in zip(parts, got):
         assert phones == phones_without_transcript(part)
         assert phones[-1].end == pytest.approx(len(part) / SAMPLE_RATE)
         assert any(p.label in ("B", "M", "P") for p in phones)
@@ -49,8 +51,8 @@ def test_helper_failures_are_clear_errors(tmp_path):
             recognizer.next()
     np.save(tmp_path / "one.npy", np.zeros(SAMPLE_RATE, np.float32))
     with Recognizer() as recognizer:
-        recognizer._process.kill()
-        recognizer._process.wait()
+        recognizer._helpers[0].process.kill()     # the one the next stretch goes to
+        recognizer._helpers[0].process.wait()
         with pytest.raises(TalkheadError, match="helper stopped"):
             recognizer.submit(tmp_path / "one.npy")
             recognizer.next()
