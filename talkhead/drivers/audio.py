@@ -173,8 +173,8 @@ class SpeechStream:
         start, stop, _ = frames.indices(self._count)
         while self._end < stop:
             self._advance()
-        self._ready = [(first, m) for first, m in self._ready if first + len(m.opening) > start] or self._ready[-1:]
-        if self._ready and self._ready[0][0] > start:
+        self._ready = [(first, m) for first, m in self._ready if first + len(m.opening) > start]
+        if start < (self._ready[0][0] if self._ready else self._end):   # before what is still kept
             raise ValueError(f"frame {start} was asked for after later ones: ask for the frames in order")
         pieces = [(m, slice(max(start - first, 0), stop - first)) for first, m in self._ready if first < stop]
 

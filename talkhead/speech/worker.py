@@ -114,9 +114,10 @@ class Recognizer:
         if background and sys.executable:   # (an embedded interpreter has no command to start a helper with)
             count = helpers or max(1, min(HELPERS, os.cpu_count() or 1))
             try:
-                self._helpers = [_Helper() for _ in range(count)]
+                for _ in range(count):
+                    self._helpers.append(_Helper())
             except OSError:
-                self.close()    # no helper: recognise in this process instead
+                self.close()    # stop any that did start; recognise in this process instead
 
     @property
     def background(self) -> bool:
