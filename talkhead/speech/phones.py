@@ -112,7 +112,7 @@ def _aligner(words: Sequence[str]):
 def _word_segments(pcm: bytes, words: Sequence[str]) -> list[tuple[bool, int, int]]:
     """Word-level alignment of the whole audio → (is a word, first frame, end frame) per segment."""
     decoder = _aligner(words)
-    _decode(decoder, pcm)
+    decode_utterance(decoder, pcm)
     if decoder.hyp() is None:
         raise TranscriptError(f"The transcript does not fit the audio (too long for it, or no speech); {_FIT_HINT}.")
     return [(s.word[0] not in "<[", s.start_frame, s.end_frame + 1) for s in decoder.seg()]
@@ -144,11 +144,11 @@ def _chunks(segments, words: Sequence[str], n_frames: int) -> list[tuple[int, in
 def _align_chunk(pcm: bytes, words: Sequence[str]) -> list[tuple[str, int, int, int]]:
     """Phone alignment of one stretch → (pocketsphinx phone, first frame, frame count, acoustic score)."""
     decoder = _aligner(words)
-    _decode(decoder, pcm)                      # pass 1: word boundaries
+    decode_utterance(decoder, pcm)                      # pass 1: word boundaries
     if decoder.hyp() is None:
         raise TranscriptError(f"The transcript does not fit the audio (too long for it, or no speech); {_FIT_HINT}.")
     decoder.set_alignment()
-    _decode(decoder, pcm)                      # pass 2: phone and state boundaries
+    decode_utterance(decoder, pcm)                      # pass 2: phone and state boundaries
     return [(p.name, p.start, p.duration, p.score) for p in decoder.get_alignment().phones()]
 
 
@@ -158,7 +158,7 @@ def recognize_phones(samples: np.ndarray) -> list[Phone]:
 
     pcm = pcm16(samples)
     decoder = _decoder(lm=None, allphone=get_model_path("en-us/en-us-phone.lm.bin"), lw=_PHONE_LM_WEIGHT)
-    _decode(decoder, pcm)
+    decode_utterance(decoder, pcm)
     entries = [(s.word, s.start_frame, s.end_frame + 1 - s.start_frame) for s in decoder.seg() or []]
     return _cover(_phones(entries), len(samples) / SAMPLE_RATE)
 
@@ -188,7 +188,7 @@ def kept_decoder(name: str, **config):
     return kept[name]
 
 
-def _decode(decoder, pcm: bytes) -> None:
+def decode_utterance(decoder, pcm: bytes) -> None:
     """Run one whole utterance through the decoder's active search."""
     decoder.start_utt()
     decoder.process_raw(pcm, full_utt=True)

@@ -13,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from talkhead.errors import TranscriptError
-from talkhead.speech.phones import Phone, align_phones, aligner, kept_decoder, pcm16, recognize_phones
+from talkhead.speech.phones import (
+    Phone, align_phones, aligner, decode_utterance, kept_decoder, pcm16, recognize_phones,
+)
 
 
 def _recognizer():
@@ -29,11 +31,8 @@ def warm_up() -> None:
 
 def recognize_words(samples: np.ndarray) -> str:
     """The words pocketsphinx hears in samples float32 [N] mono 16 kHz in [-1,1] ('' if none)."""
-    pcm = pcm16(samples)
     decoder = _recognizer()
-    decoder.start_utt()
-    decoder.process_raw(pcm, full_utt=True)
-    decoder.end_utt()
+    decode_utterance(decoder, pcm16(samples))
     hyp = decoder.hyp()
     return hyp.hypstr if hyp is not None else ""
 
