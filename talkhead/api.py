@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 import torch
 
-from talkhead.device import cpu_threads, resolve_device
+from talkhead.behind import Behind
+from talkhead.device import cpu_threads, resolve_device, reuse_freed_memory
 from talkhead.drivers.video import VideoMotion, motion_from_video
 from talkhead.errors import NoFaceFound, OptionError
 from talkhead.face.crop import CropBox, PasteBack, crop_box, cut
@@ -211,9 +212,12 @@ def speak(portrait: str | os.PathLike[str], audio: str | os.PathLike[str], outpu
         blocks = iter_audio(audio_path, SAMPLE_RATE, max_seconds=options.max_seconds)
         speech = stack.enter_context(listen(blocks, options.fps, model, text, options.pose, options.seed, report,
                                             expected, frond, recognizer=recognizer))
-        # the mouth of each stretch is worked out as rendering reaches it, while the helper recognises the
-        # stretches after it on a core of its own
-        stack.enter_context(cpu_threads(torch.get_num_threads() - 1 if speech.background else None))
+        # the mouth of each stretch is worked out as rendering reaches it, while the helpers recognise the
+        # stretches after it: torch leaves them a core until they are done
+        if speech.background:
+            threads = torch.get_num_threads()
+            stack.enter_context(cpu_threads(threads - 1))
+            speech.when_heard(lambda: torch.set_num_threads(threads))
         analysed = time.perf_counter() - start
         motion = SpeechMotion(speech, model, frond)
         rest = motion.rest(_lip_gap(image))
@@ -256,6 +260,7 @@ def render_motion(portrait: Portrait, motion: MotionSource, output: str | os.Pat
     """
     start = time.perf_counter() if start is None else start
     device = resolve_device(options.device)
+    reuse_freed_memory()
     crop = cut(portrait.image, portrait.box, options.size)
     crop_lm = portrait.box.to_crop(portrait.landmarks, options.size)
     ref = -1
@@ -271,8 +276,9 @@ def render_motion(portrait: Portrait, motion: MotionSource, output: str | os.Pat
     detail = None
     if options.detail and not options.crop_only and portrait.box.side > DETAIL_FROM * options.size:
         detail = cut(portrait.image, portrait.box, min(round(portrait.box.side), 2 * options.size))
-    prepared = engine.prepare(crop, crop_lm, detail)
     paste = None if options.crop_only else PasteBack.plan(portrait.box, portrait.image.shape)
+    # where the crop reaches past the portrait's edges, nothing there is seen: not rendered either
+    prepared = engine.prepare(crop, crop_lm, detail, visible=paste.visible() if paste else None)
     duration = len(motion) / motion.fps
     with MuxedOutput(output, audio, duration) as finished:
         size = _write_video(finished.video, engine, prepared, targets, len(motion), paste, portrait.image,
@@ -286,13 +292,19 @@ def _write_video(path: Path, engine: Engine, prepared: PreparedSource, targets: 
                  progress: Progress | None) -> tuple[int, int]:
     """Render `count` frames in chunks and encode; returns the video's (width, height).
 
-    targets(frames) gives the target landmarks of a chunk.
+    targets(frames) gives the target landmarks of a chunk. Each chunk is pasted back and encoded on a
+    thread of its own while the next one renders.
     """
     with VideoWriter(path, fps, crf=crf) as writer:
-        for i in range(0, count, CHUNK):
-            for frame in engine.render(prepared, targets(slice(i, i + CHUNK))):
+        def write(frames: np.ndarray) -> None:
+            for frame in frames:
                 writer.write(frame if paste is None else paste.apply(portrait, frame))
-            if progress:
-                progress("rendering", min(i + CHUNK, count), count)
-        shape = frame.shape if paste is None else portrait.shape
+
+        with Behind(write) as behind:
+            for i in range(0, count, CHUNK):
+                frames = engine.render(prepared, targets(slice(i, i + CHUNK)))
+                behind.put(frames)
+                if progress:
+                    progress("rendering", min(i + CHUNK, count), count)
+        shape = frames.shape[1:] if paste is None else portrait.shape
     return shape[1] + shape[1] % 2, shape[0] + shape[0] % 2

@@ -286,3 +286,29 @@ def test_shut_mouth_shows_no_holes(engine, crop_and_landmarks):
     frame = engine.render(engine.prepare(crop, lm), shut[None])[0]
     (x0, y0), (x1, y1) = np.round(lm[LIPS, :2].min(0)).astype(int) - 2, np.round(lm[LIPS, :2].max(0)).astype(int) + 3
     assert (luminance(frame[y0:y1, x0:x1]) < 90).sum() <= 8
+
+
+# A crop reaching past the portrait's edge is rendered only where it will be seen (render/engine.py:
+# `visible`); there the frames must be those of the whole render, to the bit. The portrait's open
+# smile exercises the kept-teeth path, the same mouth shut first the painted cavity.
+@pytest.mark.parametrize("with_detail, shut_first", [(False, False), (True, False), (False, True)])
+def test_visible_window_renders_the_same_pixels(engine, astronaut, crop_and_landmarks, with_detail, shut_first):
+    box, crop, lm = crop_and_landmarks
+    detail = cut(astronaut, box, 2 * SIZE) if with_detail else None
+    if shut_first:
+        shut = lm.copy()
+        shut[lower_mouth(lm), 1] -= float(lm[14, 1] - lm[13, 1]) - 1.0
+        crop, lm = engine.render(engine.prepare(crop, lm), shut[None])[0], shut
+    moved = lm.copy()
+    moved[lower_mouth(lm), 1] += 0.3 * np.linalg.norm(lm[78, :2] - lm[308, :2])
+    moved[:, 0] += 3.0                                                         # and the head moves
+    targets = np.stack([lm, moved])
+    window = (0.3, 0.05, 0.8, float(moved[14, 1]) / SIZE)    # its lower edge crosses the opened mouth
+    whole = engine.render(engine.prepare(crop, lm, detail), targets)
+    part = engine.render(engine.prepare(crop, lm, detail, visible=window), targets)
+    side = whole.shape[1]
+    x0, y0, x1, y1 = (int(v * side) for v in window)
+    assert np.array_equal(part[:, y0:y1, x0:x1], whole[:, y0:y1, x0:x1])
+    still = detail if with_detail else crop
+    assert np.array_equal(part[:, :, :x0 - 2], np.repeat(still[None, :, :x0 - 2], 2, 0))   # outside: as it is
+    assert not np.array_equal(whole[1, :, :x0 - 2], still[:, :x0 - 2])                      # (which moved)

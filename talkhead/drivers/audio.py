@@ -159,6 +159,7 @@ class SpeechStream:
         self._model, self._frond, self._recognizer, self._folder = model, frond, recognizer, folder
         self._ready: list[tuple[int, MouthTrack]] = []   # (first frame, mouth) of stretches worked out
         self._end = 0                                    # frames worked out so far
+        self._heard: Callable[[], None] | None = None
 
     def __len__(self) -> int:
         return self._count
@@ -167,6 +168,13 @@ class SpeechStream:
     def background(self) -> bool:
         """True while a helper process recognises stretches still to come."""
         return self._recognizer.background and any(s.path is not None and s.phones is None for s in self._pending)
+
+    def when_heard(self, call: Callable[[], None]) -> None:
+        """Have `call()` called once the helpers have no stretch left to recognise (now, if they have none)."""
+        if self.background:
+            self._heard = call
+        else:
+            call()
 
     def mouth_at(self, frames: slice) -> MouthTrack:
         """The mouth of `frames` (asked for in order: stretches before them are forgotten)."""
@@ -193,6 +201,9 @@ class SpeechStream:
             mouth = MouthTrack(np.zeros(count, np.float32), np.zeros(count, np.float32), _rest_motion(self._frond, count))
         else:
             phones = stretch.phones if stretch.phones is not None else self._recognizer.next()
+            if self._heard is not None and not self.background:
+                self._heard, heard = None, self._heard
+                heard()
             samples = np.load(stretch.path)
             stretch.path.unlink()
             mouth = (frond_mouth(samples, phones, stretch.times, self._frond, stretch.pauses) if self._frond is not None

@@ -83,6 +83,13 @@ class PasteBack:
         mask = _warp_to_region(feather_mask(256), box, (x0, y0, x1, y1), 256).reshape(y1 - y0, x1 - x0)
         return cls(box, (x0, y0, x1, y1), mask, 1 - mask, _inner_rectangle(mask >= 0.999))
 
+    def visible(self) -> tuple[float, float, float, float] | None:
+        """The part of the crop that lands in the portrait, (x0, y0, x1, y1) as shares of the crop's side;
+        None when all of it does."""
+        b = self.box
+        x0, y0, x1, y1 = ((v - o) / b.side for v, o in zip(self.region, (b.x0, b.y0, b.x0, b.y0)))
+        return None if x0 <= 0 and y0 <= 0 and x1 >= 1 and y1 >= 1 else (x0, y0, x1, y1)
+
     def apply(self, portrait: np.ndarray, crop: np.ndarray) -> np.ndarray:
         """Portrait uint8 [H,W,3] with `crop` uint8 [S,S,3] blended in (new array)."""
         x0, y0, x1, y1 = self.region

@@ -43,10 +43,10 @@ class CodebookEngine:
         self.net_size = self.model.config.size
 
     @torch.inference_mode()
-    def prepare(self, crop: np.ndarray, landmarks: np.ndarray, detail: np.ndarray | None = None
-                ) -> CodebookSource:
+    def prepare(self, crop: np.ndarray, landmarks: np.ndarray, detail: np.ndarray | None = None,
+                visible: tuple[float, float, float, float] | None = None) -> CodebookSource:
         """As AnalyticEngine.prepare (crop uint8 [S,S,3], landmarks float [478,3] crop pixels), and the
-        portrait encoded once for every frame."""
+        portrait encoded once for every frame. The network sees the whole crop: `visible` is not used."""
         prepared = self.analytic.prepare(crop, landmarks, detail)
         image = resize(prepared.image, self.net_size)
         return CodebookSource(**vars(prepared), net_image=image, features=self.model.encoder(image))

@@ -37,6 +37,9 @@ class PreparedSource:
     landmarks: float32 [478,3], crop pixels.
     controls: float32 [1,N,2], the control landmarks in [-1,1].
     mouth: colours and opening of the portrait's mouth.
+    visible: None, or the part of the crop that will be seen, (x0, y0, x1, y1) as shares of its side: the
+    analytic engine renders only there (with a margin), and leaves the rest of each frame as `still`.
+    still: uint8 [R,R,3], the detail crop as it is.
     """
 
     image: torch.Tensor
@@ -44,14 +47,16 @@ class PreparedSource:
     landmarks: np.ndarray
     controls: torch.Tensor
     mouth: MouthStyle
+    visible: tuple[float, float, float, float] | None
+    still: np.ndarray
 
 
 class Engine(Protocol):
     name: str
     size: int
 
-    def prepare(self, crop: np.ndarray, landmarks: np.ndarray, detail: np.ndarray | None = None
-                ) -> PreparedSource: ...
+    def prepare(self, crop: np.ndarray, landmarks: np.ndarray, detail: np.ndarray | None = None,
+                visible: tuple[float, float, float, float] | None = None) -> PreparedSource: ...
 
     def render(self, source: PreparedSource, targets: np.ndarray) -> np.ndarray: ...
 
@@ -67,19 +72,22 @@ class AnalyticEngine:
         self.device = device
         self.grid = grid or GRID
 
-    def prepare(self, crop: np.ndarray, landmarks: np.ndarray, detail: np.ndarray | None = None
-                ) -> PreparedSource:
+    def prepare(self, crop: np.ndarray, landmarks: np.ndarray, detail: np.ndarray | None = None,
+                visible: tuple[float, float, float, float] | None = None) -> PreparedSource:
         """crop: uint8 [S,S,3] RGB; landmarks: float [478,3] in crop pixels.
 
         detail: optionally the same crop at a higher resolution R (uint8 [R,R,3]):
         the motion is computed at S, but frames are then sampled from it at R,
         so a large portrait keeps its sharpness.
+        visible: optionally the part of the crop that will be seen (x0, y0, x1, y1, shares of its side;
+        e.g. where a crop reaches past the portrait's edge): `render` works out only that part.
         """
         image = self._tensor(crop)
         controls = flow.pixels_to_unit(torch.from_numpy(landmarks[CONTROL, :2]).float(), self.size)
+        still = crop if detail is None else detail
         return PreparedSource(image, image if detail is None else self._tensor(detail),
                               landmarks.astype(np.float32), controls[None].to(self.device),
-                              mouth_style(crop, landmarks))
+                              mouth_style(crop, landmarks), visible, np.ascontiguousarray(still))
 
     def _tensor(self, image: np.ndarray) -> torch.Tensor:
         """uint8 [H,W,3] → float32 [1,3,H,W] 0..1 on the device."""
@@ -89,8 +97,10 @@ class AnalyticEngine:
         """Sampling grid float32 [B,S,S,2] for targets float [B,478,2+] (crop pixels)."""
         return torch.from_numpy(self._grid(source, targets)).to(self.device)
 
-    def _grid(self, source: PreparedSource, targets: np.ndarray) -> np.ndarray:
-        """`flow` as a CPU array, where the mesh and mouth steps edit it."""
+    def _grid(self, source: PreparedSource, targets: np.ndarray,
+              window: tuple[float, float, float, float] | None = None) -> np.ndarray:
+        """`flow` as a CPU array, where the mesh and mouth steps edit it; with `window` (shares of the
+        side), right only there (the spline is not evaluated outside it)."""
         tgt = flow.pixels_to_unit(torch.from_numpy(targets[:, :, :2]).float(), self.size).to(self.device)
         src = source.controls.expand(len(targets), -1, -1)
         ring_src, ring_tgt = flow.face_rings(src[:1, OVAL_IN_CONTROL], tgt[:, FACE_OVAL])
@@ -98,7 +108,7 @@ class AnalyticEngine:
         hidden = flow.hidden_points(targets[:, CONTROL], 0.03 * face, 0.05 * face) & OCCLUDABLE
         weights = torch.from_numpy(1.0 - hidden.astype(np.float32)).to(self.device)
         coarse = flow.tps_grid(torch.cat([tgt[:, CONTROL], ring_tgt], 1), torch.cat([src, ring_src], 1),
-                               self.grid, weights=weights)
+                               self.grid, weights=weights, window=_pixels(window, self.grid, 2))
         grid = flow.upsample_grid(coarse, self.size)
         fine = grid.cpu().numpy()
         for b in range(len(targets)):
@@ -109,23 +119,49 @@ class AnalyticEngine:
     def render(self, source: PreparedSource, targets: np.ndarray) -> np.ndarray:
         """Frames uint8 [B,R,R,3] RGB for target landmarks float [B,478,3] (crop pixels at S).
 
-        R is the resolution of `source.detail` (S unless a detail crop was given).
+        R is the resolution of `source.detail` (S unless a detail crop was given). Outside
+        `source.visible` (and its margin) the frames hold the still crop.
         """
-        return to_uint8(self.render_float(source, targets)[0])
+        if source.visible is None:
+            return to_uint8(self.render_float(source, targets)[0])
+        x0, y0, x1, y1 = _pixels(source.visible, source.still.shape[0], VISIBLE_MARGIN)
+        frames = np.repeat(source.still[None], len(targets), 0)
+        frames[:, y0:y1, x0:x1] = to_uint8(self.render_float(source, targets, source.visible)[0])
+        return frames
 
-    def render_float(self, source: PreparedSource, targets: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
-        """(frames float32 [B,3,R,R] 0..1 on the device, the sampling grid float32 [B,S,S,2] it used)."""
+    def render_float(self, source: PreparedSource, targets: np.ndarray,
+                     window: tuple[float, float, float, float] | None = None) -> tuple[torch.Tensor, np.ndarray]:
+        """(frames float32 [B,3,R,R] 0..1 on the device, the sampling grid float32 [B,S,S,2] it used).
+
+        With `window` (x0, y0, x1, y1 as shares of the side), only that part of the frames (and a margin of
+        VISIBLE_MARGIN pixels) is rendered and returned, and the grid is right only there.
+        """
         out = source.detail.shape[-1]
-        fine = self._grid(source, targets)
+        fine = self._grid(source, targets, window)
         gaps: list[np.ndarray | None] = []
         if source.mouth.source_open > OPEN_MOUTH:
             # The portrait shows its teeth: they keep their size, the mouth opens between them.
             gaps = [attach_teeth(fine[b], targets[b], source.landmarks) for b in range(len(targets))]
-        grid = torch.from_numpy(fine).to(self.device)
-        frames = flow.warp(source.detail, flow.upsample_grid(grid, out))
-        frames = paint_mouths(frames, targets * (out / self.size), source.mouth)
-        frames = paint_gaps(frames, gaps, targets, source.mouth)
+        grid = flow.upsample_grid(torch.from_numpy(fine).to(self.device), out)
+        x0, y0, x1, y1 = _pixels(window, out, VISIBLE_MARGIN)
+        frames = flow.warp(source.detail, grid[:, y0:y1, x0:x1])
+        frames = paint_mouths(frames, targets * (out / self.size), source.mouth, origin=(x0, y0))
+        frames = paint_gaps(frames, gaps, targets, source.mouth, size=out, origin=(x0, y0))
         return frames, fine
+
+
+VISIBLE_MARGIN = 2  # pixels rendered around a visible window (the paste-back interpolates across its edge)
+
+
+def _pixels(window: tuple[float, float, float, float] | None, size: int, margin: int) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) pixels of a `size`-wide square covering `window` (shares of the side; None: all of
+    it) with `margin` pixels around, within the square."""
+    if window is None:
+        return 0, 0, size, size
+    x0, y0, x1, y1 = window
+    lo = [max(0, int(np.floor(v * size)) - margin) for v in (x0, y0)]
+    hi = [min(size, int(np.ceil(v * size)) + margin) for v in (x1, y1)]
+    return lo[0], lo[1], hi[0], hi[1]
 
 
 def to_uint8(frames: torch.Tensor) -> np.ndarray:

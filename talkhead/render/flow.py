@@ -68,9 +68,10 @@ def hidden_points(points: np.ndarray, radius: float, depth: float) -> np.ndarray
     A point is hidden when some other point lies within `radius` of it in the
     image and more than `depth` closer to the camera.
     """
-    xy, z = points[..., :2], points[..., 2]
-    near = np.linalg.norm(xy[:, :, None] - xy[:, None], axis=-1) < radius   # [B,N,N]
-    front = z[:, None, :] < z[:, :, None] - depth                           # j in front of i
+    x, y, z = (points[..., k].astype(np.float32) for k in range(3))
+    front = z[:, None, :] < z[:, :, None] - depth                           # [B,N,N]: j in front of i
+    dx, dy = x[:, :, None] - x[:, None], y[:, :, None] - y[:, None]
+    near = dx * dx + dy * dy < np.float32(radius) ** 2                     # (squares: no square roots)
     return (near & front).any(-1)
 
 
@@ -83,7 +84,7 @@ def _kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def tps_grid(targets: torch.Tensor, sources: torch.Tensor, grid: int, regularise: float = 1e-4,
-             weights: torch.Tensor | None = None) -> torch.Tensor:
+             weights: torch.Tensor | None = None, window: tuple[int, int, int, int] | None = None) -> torch.Tensor:
     """Backward sampling grid float32 [B,grid,grid,2] from matched points.
 
     targets: float32 [B,N,2] control points in the target frame, in [-1,1].
@@ -92,6 +93,8 @@ def tps_grid(targets: torch.Tensor, sources: torch.Tensor, grid: int, regularise
     the fixed border anchors, and bends as little as possible elsewhere.
     weights: optional float [B,N] in 0..1; a pair with weight 0 is ignored
     (its equation is relaxed), e.g. a landmark hidden behind the turned face.
+    window: optionally (x0, y0, x1, y1), grid points: the spline is evaluated there only (evaluating it
+    is most of the cost), the rest of the grid is left as the identity.
     """
     b, device = targets.shape[0], targets.device
     anchors = border_anchors(device)[None].expand(b, -1, -1)
@@ -111,10 +114,17 @@ def tps_grid(targets: torch.Tensor, sources: torch.Tensor, grid: int, regularise
     # numpy's LAPACK: torch's batched MKL solve fails ("DLASWP") with 2+ threads.
     coef = np.linalg.solve(system.cpu().numpy(), rhs.cpu().numpy())       # [B,M+3,2] displacement spline
     coef = torch.from_numpy(coef).float().to(device)
-    pts = identity_grid(grid, device).reshape(1, grid * grid, 2).expand(b, -1, -1)  # [B,G,2]
+    x0, y0, x1, y1 = window or (0, 0, grid, grid)
+    identity = identity_grid(grid, device)
+    pts = identity[:, y0:y1, x0:x1].reshape(1, -1, 2).expand(b, -1, -1)  # [B,G,2]
     u = _kernel(pts, ctrl.float())                                        # [B,G,M]
     disp = u @ coef[:, :m] + coef[:, m:m + 1] + pts @ coef[:, m + 1:]     # [B,G,2]
-    return (pts + disp).reshape(b, grid, grid, 2)
+    inside = (pts + disp).reshape(b, y1 - y0, x1 - x0, 2)
+    if window is None:
+        return inside
+    out = identity.expand(b, -1, -1, -1).clone()
+    out[:, y0:y1, x0:x1] = inside
+    return out
 
 
 @functools.lru_cache(maxsize=8)

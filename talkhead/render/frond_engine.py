@@ -48,8 +48,10 @@ class FrondEngine:
         return self.model.encoder.keypoints(points.to(self.device))
 
     @torch.inference_mode()
-    def prepare(self, crop: np.ndarray, landmarks: np.ndarray, detail: np.ndarray | None = None) -> FrondSource:
-        """As AnalyticEngine.prepare (crop uint8 [S,S,3], landmarks float [478,3] crop pixels)."""
+    def prepare(self, crop: np.ndarray, landmarks: np.ndarray, detail: np.ndarray | None = None,
+                visible: tuple[float, float, float, float] | None = None) -> FrondSource:
+        """As AnalyticEngine.prepare (crop uint8 [S,S,3], landmarks float [478,3] crop pixels). The network
+        decodes the whole crop: `visible` is not used."""
         prepared = self.analytic.prepare(crop, landmarks, detail)
         features = self.model.decoder.features(resize(prepared.image, self.net_size))
         return FrondSource(**vars(prepared), features=features, keypoints=self._keypoints(landmarks[None]))

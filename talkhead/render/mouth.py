@@ -164,17 +164,24 @@ def attach_teeth(grid: np.ndarray, target: np.ndarray, source: np.ndarray) -> np
 
 
 def paint_gaps(frames: torch.Tensor, gaps: list[np.ndarray | None], targets: np.ndarray,
-               style: MouthStyle) -> torch.Tensor:
-    """Paint the cavity into frames float [B,3,R,R] where `attach_teeth` left gaps ([S,S] masks)."""
-    size = frames.shape[-1]
+               style: MouthStyle, size: int | None = None, origin: tuple[int, int] = (0, 0)) -> torch.Tensor:
+    """Paint the cavity into frames float [B,3,R,R] where `attach_teeth` left gaps ([S,S] masks).
+
+    Frames may be a window of the R x R frame (`size` R, top-left corner `origin`, pixels at R)."""
+    size = size or frames.shape[-1]
+    ox, oy = origin
+    height, width = frames.shape[-2:]
     for i, gap in enumerate(gaps):
         if gap is None or not gap.any():
             continue
         mask = cv2.resize(gap, (size, size), interpolation=cv2.INTER_LINEAR) if gap.shape[0] != size else gap
+        mask = mask[oy:oy + height, ox:ox + width]
         ys, xs = np.nonzero(mask > 0)
+        if len(ys) == 0:
+            continue
         y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
         scale = size / gap.shape[0]
-        inside = _interior(targets[i, :, :2].astype(np.float64) * scale, replace(style, teeth=style.cavity),
+        inside = _interior(targets[i, :, :2].astype(np.float64) * scale - origin, replace(style, teeth=style.cavity),
                            x0, y0, x1 - x0, y1 - y0)
         region = frames[i, :, y0:y1, x0:x1]
         a = torch.from_numpy(np.ascontiguousarray(mask[y0:y1, x0:x1]))[None].to(frames)
@@ -182,11 +189,13 @@ def paint_gaps(frames: torch.Tensor, gaps: list[np.ndarray | None], targets: np.
     return frames
 
 
-def paint_mouths(frames: torch.Tensor, targets: np.ndarray, style: MouthStyle) -> torch.Tensor:
-    """Fill opened mouths in frames float [B,3,S,S] (0..1), in place; targets [B,478,2+] crop pixels."""
-    size = frames.shape[-1]
+def paint_mouths(frames: torch.Tensor, targets: np.ndarray, style: MouthStyle,
+                 origin: tuple[int, int] = (0, 0)) -> torch.Tensor:
+    """Fill opened mouths in frames float [B,3,H,W] (0..1), in place; targets [B,478,2+] in pixels of the
+    frames, or of a larger frame whose window at `origin` (top-left corner) they are."""
+    frame_h, frame_w = frames.shape[-2:]
     ring = np.concatenate([INNER_UPPER, INNER_LOWER[::-1][1:-1]])
-    for i, lm in enumerate(targets[:, :, :2].astype(np.float64)):
+    for i, lm in enumerate(targets[:, :, :2].astype(np.float64) - origin):
         gap, width = _opening(lm)
         fresh = gap / width - style.source_open
         amount = np.clip((fresh - OPEN_START) / (OPEN_FULL - OPEN_START), 0, 1)
@@ -196,7 +205,7 @@ def paint_mouths(frames: torch.Tensor, targets: np.ndarray, style: MouthStyle) -
         poly = lm[ring]
         x0, y0 = np.floor(poly.min(0)).astype(int) - 2
         x1, y1 = np.ceil(poly.max(0)).astype(int) + 3
-        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, size), min(y1, size)
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, frame_w), min(y1, frame_h)
         if x1 - x0 < 2 or y1 - y0 < 2:
             continue
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)

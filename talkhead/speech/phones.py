@@ -97,8 +97,8 @@ def align_phones(samples: np.ndarray, text: str) -> list[Phone]:
 
 
 def aligner():
-    """This thread's decoder for forced alignment."""
-    return kept_decoder("align", **_ALIGN_SEARCH)
+    """This thread's decoder for forced alignment (no language model: loading one took 0.3 s of its 0.46)."""
+    return kept_decoder("align", lm=None, **_ALIGN_SEARCH)
 
 
 def _aligner(words: Sequence[str]):
