@@ -62,6 +62,26 @@ def test_audio_from_a_video_source(tmp_path: Path, video: Path) -> None:
     assert sorted(_stream_types(out)) == ["audio", "video"]
 
 
+def _audio_packets(path: Path) -> list[bytes]:
+    with av.open(str(path)) as container:
+        return [bytes(p) for p in container.demux(audio=0) if p.size]
+
+
+def test_aac_audio_is_copied_other_audio_encoded(tmp_path: Path, video: Path) -> None:
+    wav = write_wav(tmp_path / "tone.wav", 3.0)
+    with_aac = tmp_path / "with_aac.mp4"
+    assert mux_audio(video, wav, with_aac, duration=3.0)      # WAV: encoded as AAC
+    assert mux.audio_codec(wav) == "pcm_s16le" and mux.audio_codec(with_aac) == "aac"
+    out = tmp_path / "out.mp4"
+    assert mux_audio(video, with_aac, out)                    # AAC from the start: copied, not encoded again
+    copied, source = _audio_packets(out), _audio_packets(with_aac)
+    assert len(copied) > 10 and copied == source[:len(copied)]
+    assert stream_durations(out)["audio"] == pytest.approx(1.2, abs=0.05)
+    shifted = tmp_path / "shifted.mp4"
+    assert mux_audio(video, with_aac, shifted, offset=0.5)    # cut from an offset: encoded again
+    assert _audio_packets(shifted)[5] not in source
+
+
 def test_source_without_audio_returns_false(tmp_path: Path, video: Path) -> None:
     out = tmp_path / "out.mp4"
     assert mux_audio(video, video, out) is False

@@ -78,6 +78,28 @@ def test_stream_gives_the_same_mouth_in_chunks_as_at_once(sentences, monkeypatch
     assert whole.mouth.opening.max() > 0.1 and whole.mouth.opening[:5].max() < 0.02   # speaks; shut in the lead-in
 
 
+def test_when_heard_is_called_once_the_helpers_are_done(sentences, monkeypatch):
+    """`speak` gives torch its core back through this call: once, when no stretch is left to recognise."""
+    from talkhead.drivers import audio
+    from talkhead.drivers.audio import listen
+    from talkhead.weights import load_lipsync
+
+    monkeypatch.setattr(audio, "FIRST_STRETCH_SECONDS", 4.0)
+    model = load_lipsync()
+    calls = []
+    with listen([sentences], FPS, model, seed=1) as stream:
+        assert stream.background and len(stream._pending) >= 2
+        stream.when_heard(lambda: calls.append(stream.background))
+        stream.mouth_at(slice(0, 5))                 # the first stretch's phones: others still to come
+        assert calls == []
+        for i in range(5, len(stream), 7):
+            stream.mouth_at(slice(i, i + 7))
+    assert calls == [False]
+    with listen([sentences], FPS, model, seed=1, background=False) as stream:
+        stream.when_heard(lambda: calls.append("at once"))   # no helpers: nothing to wait for
+    assert calls == [False, "at once"]
+
+
 def test_stretches_start_short_and_grow():
     from talkhead.drivers.audio import GROWTH, stretches
 
