@@ -108,7 +108,7 @@ class AnalyticEngine:
         hidden = flow.hidden_points(targets[:, CONTROL], 0.03 * face, 0.05 * face) & OCCLUDABLE
         weights = torch.from_numpy(1.0 - hidden.astype(np.float32)).to(self.device)
         coarse = flow.tps_grid(torch.cat([tgt[:, CONTROL], ring_tgt], 1), torch.cat([src, ring_src], 1),
-                               self.grid, weights=weights, window=_pixels(window, self.grid, 2))
+                               self.grid, weights=weights, window=_pixels(window, self.grid, SPLINE_MARGIN))
         grid = flow.upsample_grid(coarse, self.size)
         fine = grid.cpu().numpy()
         for b in range(len(targets)):
@@ -151,6 +151,7 @@ class AnalyticEngine:
 
 
 VISIBLE_MARGIN = 2  # pixels rendered around a visible window (the paste-back interpolates across its edge)
+SPLINE_MARGIN = 2   # coarse grid cells the spline is evaluated around it (upsampling reads one cell beyond)
 
 
 def _pixels(window: tuple[float, float, float, float] | None, size: int, margin: int) -> tuple[int, int, int, int]:

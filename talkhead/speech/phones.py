@@ -157,7 +157,7 @@ def recognize_phones(samples: np.ndarray) -> list[Phone]:
     from pocketsphinx import get_model_path
 
     pcm = pcm16(samples)
-    decoder = _decoder(lm=None, allphone=get_model_path("en-us/en-us-phone.lm.bin"), lw=_PHONE_LM_WEIGHT)
+    decoder = kept_decoder("phones", lm=None, allphone=get_model_path("en-us/en-us-phone.lm.bin"), lw=_PHONE_LM_WEIGHT)
     decode_utterance(decoder, pcm)
     entries = [(s.word, s.start_frame, s.end_frame + 1 - s.start_frame) for s in decoder.seg() or []]
     return _cover(_phones(entries), len(samples) / SAMPLE_RATE)
