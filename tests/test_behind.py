@@ -62,9 +62,10 @@ def test_an_error_in_the_work_reaches_the_caller():
 
 
 def test_an_error_in_the_caller_drops_what_waits():
-    done, release = [], threading.Event()
+    done, started, release = [], threading.Event(), threading.Event()
 
     def work(item):
+        started.set()
         release.wait(5)
         done.append(item)
 
@@ -72,6 +73,7 @@ def test_an_error_in_the_caller_drops_what_waits():
         with Behind(work, depth=4) as behind:
             for i in range(4):
                 behind.put(i)
+            assert started.wait(5)   # the worker holds item 0 (without this wait, it may not have taken it yet)
             threading.Timer(0.2, release.set).start()   # item 0 finishes after the block is left
             raise KeyError("stop")
     assert done == [0]             # the block's own error wins; the items still waiting are dropped
