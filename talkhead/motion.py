@@ -18,7 +18,7 @@ import numpy as np
 
 from talkhead.face import pose as posefit
 from talkhead.face.canonical import CANONICAL_FACE
-from talkhead.face.regions import EYE_CORNERS, EYE_LIDS, LIP_GAP, MOUTH_CORNERS, PARTS
+from talkhead.face.regions import EYE_CORNERS, EYE_LIDS, INNER_LOWER, INNER_UPPER, LIP_GAP, MOUTH_CORNERS, PARTS
 
 FORMAT_VERSION = 1
 
@@ -195,6 +195,23 @@ def proportion_ratios(source: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.clip(ratios, *RATIO_LIMITS)
 
 
+def close_without_crossing(expression: np.ndarray) -> np.ndarray:
+    """Expressions float [T,478,3] (canonical units, y down) with lips that meet instead of passing
+    through each other, changed in place.
+
+    A relative transfer closes a portrait's mouth by the driving mouth's closing: on a portrait whose
+    mouth is wide open, shaped a little differently, the inner lower lip can end above the upper one
+    in places. There each pair of facing inner-lip points meets at its middle.
+    """
+    upper, lower = expression[:, INNER_UPPER[1:-1], 1], expression[:, INNER_LOWER[1:-1], 1]
+    crossed = lower < upper
+    if crossed.any():
+        middle = (upper + lower) / 2
+        expression[:, INNER_UPPER[1:-1], 1] = np.where(crossed, middle, upper)
+        expression[:, INNER_LOWER[1:-1], 1] = np.where(crossed, middle, lower)
+    return expression
+
+
 def _scaled_rotation(rel: np.ndarray, factor: float) -> np.ndarray:
     """rel [T,3,3] raised to a real power `factor` (scales the rotation angle)."""
     if factor == 1.0:
@@ -233,7 +250,7 @@ def retarget(
     for part in parts & {"expression", "eyes", "mouth"}:
         weight[PARTS[part]] = 1.0
     scale = proportion_ratios(s_expr, ref_expr) * (expression_scale * weight)[:, None]
-    t_expr = s_expr[None] + (motion.expression[frames].astype(np.float64) - ref_expr) * scale
+    t_expr = close_without_crossing(s_expr[None] + (motion.expression[frames].astype(np.float64) - ref_expr) * scale)
     n = len(t_expr)
     if "pose" in parts:
         rel = _scaled_rotation(motion.rotation[frames].astype(np.float64) @ ref.rotation[0].T, pose_scale)

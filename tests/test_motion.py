@@ -203,6 +203,24 @@ def test_retarget_transfers_mouth_opening_only_with_mouth():
     assert gap(without[-1]) == pytest.approx(gap(source), abs=1e-3)
 
 
+def test_retarget_closes_an_open_mouth_without_crossing_the_lips():
+    from talkhead.face.regions import INNER_LOWER, INNER_UPPER
+
+    upper, lower = INNER_UPPER[1:-1], INNER_LOWER[1:-1]
+    source = face().astype(np.float32)
+    source[lower, 1] += 10                                   # a mouth open 10 px wider than the driver's
+    frames = [face() for _ in range(3)]
+    frames[1][lower, 1] -= 5                                 # the driver closes a little...
+    frames[2][lower, 1] -= 25                                # ...and by more than the source is open
+    targets = retarget(motion_from_landmarks(np.stack(frames), np.ones(3, bool), FPS), source, 0,
+                       frozenset({"mouth"}))
+    gap = targets[:, lower, 1] - targets[:, upper, 1]
+    np.testing.assert_allclose(gap[1], source[lower, 1] - source[upper, 1] - 5, atol=0.05)   # as transferred
+    np.testing.assert_allclose(gap[2], 0, atol=0.05)         # met, not crossed by 5 px
+    middle = (source[lower, 1] - 25 + source[upper, 1]) / 2  # each pair meets halfway
+    np.testing.assert_allclose(targets[2, upper, 1], middle, atol=0.05)
+
+
 # --- reference choice and the Motion container --------------------------------------------------
 
 def test_pick_reference_finds_the_source_pose():

@@ -18,7 +18,8 @@ import torch
 
 from talkhead.face.regions import FACE_OVAL, LEFT_EYE, LEFT_IRIS, LIPS, RIGHT_EYE, RIGHT_IRIS, control_points
 from talkhead.render import flow, mesh
-from talkhead.render.mouth import MouthStyle, attach_teeth, mouth_style, paint_gaps, paint_mouths
+from talkhead.render.mouth import (MouthStyle, attach_teeth, finer, mouth_style, paint_gaps, paint_mouths,
+                                   refine_mouth)
 
 CONTROL = control_points(150)
 # Lids and lips touch when eyes and mouths close: that is not a turned head hiding them.
@@ -123,30 +124,44 @@ class AnalyticEngine:
         `source.visible` (and its margin) the frames hold the still crop.
         """
         if source.visible is None:
-            return to_uint8(self.render_float(source, targets)[0])
+            return to_uint8(self.render_float(source, targets, mouth_grid=False)[0])
         x0, y0, x1, y1 = _pixels(source.visible, source.still.shape[0], VISIBLE_MARGIN)
         frames = np.repeat(source.still[None], len(targets), 0)
-        frames[:, y0:y1, x0:x1] = to_uint8(self.render_float(source, targets, source.visible)[0])
+        frames[:, y0:y1, x0:x1] = to_uint8(self.render_float(source, targets, source.visible, mouth_grid=False)[0])
         return frames
 
     def render_float(self, source: PreparedSource, targets: np.ndarray,
-                     window: tuple[float, float, float, float] | None = None) -> tuple[torch.Tensor, np.ndarray]:
+                     window: tuple[float, float, float, float] | None = None,
+                     mouth_grid: bool = True) -> tuple[torch.Tensor, np.ndarray]:
         """(frames float32 [B,3,R,R] 0..1 on the device, the sampling grid float32 [B,S,S,2] it used).
 
         With `window` (x0, y0, x1, y1 as shares of the side), only that part of the frames (and a margin of
-        VISIBLE_MARGIN pixels) is rendered and returned, and the grid is right only there.
+        VISIBLE_MARGIN pixels) is rendered and returned, and the grid is right only there. Without
+        `mouth_grid`, the returned grid may lack the kept teeth's reading inside the mouth when the frames
+        are finer than it (they get it at their own resolution).
         """
         out = source.detail.shape[-1]
         fine = self._grid(source, targets, window)
         gaps: list[np.ndarray | None] = []
-        if source.mouth.source_open > OPEN_MOUTH:
-            # The portrait shows its teeth: they keep their size, the mouth opens between them.
-            gaps = [attach_teeth(fine[b], targets[b], source.landmarks) for b in range(len(targets))]
+        gap_marks = targets
+        teeth = source.mouth.source_open > OPEN_MOUTH
+        finer_frames = out != self.size
+        if teeth and (mouth_grid or not finer_frames):
+            # The portrait shows its teeth: they keep their size, the mouth opens or closes between them.
+            gaps = [attach_teeth(fine[b], targets[b], source.landmarks, source.mouth.split)
+                    for b in range(len(targets))]
         grid = flow.upsample_grid(torch.from_numpy(fine).to(self.device), out)
+        if teeth and finer_frames:
+            host = grid.cpu()   # the same tensor on a CPU
+            gaps = [refine_mouth(host[b].numpy(), targets[b], source.landmarks, source.mouth.split, out / self.size)
+                    for b in range(len(targets))]
+            gap_marks = finer(targets, out / self.size)
+            if host is not grid:
+                grid.copy_(host)
         x0, y0, x1, y1 = _pixels(window, out, VISIBLE_MARGIN)
         frames = flow.warp(source.detail, grid[:, y0:y1, x0:x1])
         frames = paint_mouths(frames, targets * (out / self.size), source.mouth, origin=(x0, y0))
-        frames = paint_gaps(frames, gaps, targets, source.mouth, size=out, origin=(x0, y0))
+        frames = paint_gaps(frames, gaps, gap_marks, source.mouth, size=out, origin=(x0, y0))
         return frames, fine
 
 

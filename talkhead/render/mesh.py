@@ -81,27 +81,35 @@ def _affines(target: np.ndarray, source: np.ndarray) -> np.ndarray:
     return a.astype(np.float32)
 
 
-def mesh_warp(grid: np.ndarray, target: np.ndarray, source: np.ndarray) -> None:
+INNER_LIP_TRIANGLES = np.nonzero(np.isin(TRIANGLES, HOLES[2]).any(1))[0]   # the lips' triangles at the mouth's opening
+
+
+def mesh_warp(grid: np.ndarray, target: np.ndarray, source: np.ndarray, only: np.ndarray | None = None) -> None:
     """Replace, in place, the sampling grid float32 [S,S,2] ([-1,1]) over the face mesh.
 
-    target, source: landmarks [478,2+] in crop pixels.
+    target, source: landmarks [478,2+] in pixels of the grid. With `only` (indices into TRIANGLES), just
+    those triangles are drawn, fully (no feathering: they lie inside the face).
     """
     size = grid.shape[0]
-    x0, y0, x1, y1 = _window(target[:, :2], size)
+    tris = TRIANGLES if only is None else TRIANGLES[only]
+    x0, y0, x1, y1 = _window(target[np.unique(tris), :2], size)
     if x1 - x0 < 2 or y1 - y0 < 2:
         return
     ids = np.full((y1 - y0, x1 - x0), -1, np.int32)
-    corners = list(np.round((target[TRIANGLES, :2] - [x0, y0]) * (1 << SUBPIXEL)).astype(np.int32))  # K of [3,2]
+    corners = list(np.round((target[tris, :2] - [x0, y0]) * (1 << SUBPIXEL)).astype(np.int32))  # K of [3,2]
     fill = cv2.fillConvexPoly   # ~850 calls a frame: a list and positional arguments cut their overhead by a quarter
-    for k in np.argsort(-target[TRIANGLES, 2].mean(1)).tolist():  # far triangles first: near ones cover them
+    for k in np.argsort(-target[tris, 2].mean(1)).tolist():  # far triangles first: near ones cover them
         fill(ids, corners[k], k, cv2.LINE_8, SUBPIXEL)
     ys, xs = np.nonzero(ids >= 0)
     if len(xs) == 0:
         return
-    affine = _affines(target[TRIANGLES, :2], source[TRIANGLES, :2])[ids[ys, xs]]   # [P,2,3]
+    affine = _affines(target[tris, :2], source[tris, :2])[ids[ys, xs]]   # [P,2,3]
     px, py = (xs + x0).astype(np.float32), (ys + y0).astype(np.float32)
     src = affine[:, :, 0] * px[:, None] + affine[:, :, 1] * py[:, None] + affine[:, :, 2]  # source pixels
-    w = _feather(ids >= 0, target, HOLES, (x0, y0), max(2.0, size / 64))[ys, xs][:, None]
     region = grid[y0:y1, x0:x1]
     unit = ((2 * src + 1) / size - 1).astype(np.float32)
+    if only is not None:
+        region[ys, xs] = unit
+        return
+    w = _feather(ids >= 0, target, HOLES, (x0, y0), max(2.0, size / 64))[ys, xs][:, None]
     region[ys, xs] = region[ys, xs] * (1 - w) + unit * w

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from talkhead.face.regions import INNER_LOWER, INNER_UPPER, LIP_GAP, LIP_OUTER, LIPS, MOUTH_CORNERS
+from talkhead.render import mesh
 
 OPEN_START = 0.02   # opening beyond the source's, over mouth width, where painting starts
 OPEN_FULL = 0.08    # ... and where it is fully painted
@@ -32,6 +33,7 @@ class MouthStyle:
     teeth: np.ndarray
     tongue: np.ndarray
     source_open: float  # inner-lip gap over mouth width
+    split: float = 0.5  # where its open mouth divides between the jaws: a share of its gap, from the upper lip
 
 
 def _opening(lm: np.ndarray) -> tuple[float, float]:
@@ -56,7 +58,36 @@ def mouth_style(image: np.ndarray, landmarks: np.ndarray) -> MouthStyle:
         teeth=np.clip(0.25 * skin + 0.75 * white, 0, 1),
         tongue=lip * 0.7,
         source_open=gap / width,
+        split=_jaw_split(img, landmarks[:, :2].astype(np.float64)),
     )
+
+
+SPLIT_RANGE = (0.15, 0.9)  # where between the lips (shares of the gap from the upper one) a jaw split is looked for
+
+
+def _jaw_split(img: np.ndarray, lm: np.ndarray) -> float:
+    """Where an open mouth in the image (float [S,S,3]) parts when it opens wider: its darkest line
+    between the lips, as a share of the inner-lip gap from the upper lip.
+
+    Teeth above that line stay with the upper lip, what is below goes with the lower one: a portrait
+    showing only its upper teeth over the lower lip keeps them all on the upper jaw, instead of cutting
+    them in two halves that part. 0.5 (the middle) when the mouth is nearly shut or shows no such line.
+    """
+    centre, axis, normal, half, (uu, hu), (ul, hl) = _lip_profiles(lm)
+    steps = np.linspace(0, 1, 21)
+    columns = np.linspace(-0.4, 0.4, 9)
+    top, bottom = np.interp(columns, uu, hu), np.interp(columns, ul, hl)
+    if float(np.median(bottom - top)) < 3:
+        return 0.5
+    along = top[:, None] + steps[None] * (bottom - top)[:, None]                              # [columns, steps]
+    points = centre + (columns * half)[:, None, None] * axis + along[..., None] * normal      # [columns, steps, 2]
+    light = img @ np.array([0.299, 0.587, 0.114], np.float32)
+    xy = points.astype(np.float32)
+    profile = cv2.remap(light, xy[..., 0], xy[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).mean(0)
+    inner = (steps >= SPLIT_RANGE[0]) & (steps <= SPLIT_RANGE[1])
+    if float(np.ptp(profile[inner])) < 0.05:
+        return 0.5
+    return float(steps[inner][np.argmin(profile[inner])])
 
 
 def _lip_profiles(lm: np.ndarray):
@@ -110,36 +141,42 @@ def _interior(lm: np.ndarray, style: MouthStyle, x0: int, y0: int, w: int, h: in
 SEAL_BELOW = 0.04  # a mouth whose inner-lip gap is under this share of its width seals over the teeth
 
 
-def attach_teeth(grid: np.ndarray, target: np.ndarray, source: np.ndarray) -> np.ndarray | None:
-    """For a portrait whose mouth is open: keep its teeth their own size as the mouth opens wider.
+def attach_teeth(grid: np.ndarray, target: np.ndarray, source: np.ndarray, split: float = 0.5,
+                 grow: int = 0) -> np.ndarray | None:
+    """For a portrait whose mouth is open: keep its teeth their own size as the mouth opens or closes.
 
     Inside the target's inner-lip outline, each pixel reads the portrait's mouth
-    at the same distance from the nearer lip (the upper teeth ride with the
-    upper lip, the lower with the lower) instead of a stretched copy. Where the
-    target opening is wider than the portrait's, the middle has nothing to
-    read: that gap is returned as a float32 [S,S] mask (0..1) to be painted as
-    the cavity. As the target nearly closes (a gap under SEAL_BELOW of the
-    mouth's width), the inside turns to the same reading, a pixel into the lips:
-    the teeth slide under lips that meet instead of leaving a sliver on the
-    seam. `grid`: float32 [S,S,2] sampling grid in [-1,1], changed in place;
-    target, source: landmarks [478,2+] in crop pixels. The gap mask is None
-    when the target is not open wider than the source.
+    at the same distance from its lip instead of a stretched or squeezed copy:
+    the upper teeth ride with the upper lip, the lower with the lower, and
+    `split` is where the portrait's mouth divides between them (its darkest
+    line, a share of its gap from the upper lip). Opened wider than the
+    portrait, the middle has nothing to read: that gap is returned as a float32
+    [S,S] mask (0..1) to be painted as the cavity. Closed further, the lips
+    cover the teeth, each side keeping its share of the narrower gap; as the
+    lips meet (a gap under SEAL_BELOW of the mouth's width) the reading moves
+    up to a pixel into the lips, so no sliver of teeth stays on the seam.
+    `grid`: float32 [S,S,2] sampling grid in [-1,1], changed in place; target,
+    source: landmarks [478,2+] in pixels of the grid. The gap mask is None when
+    the target is not open wider than the source. With `grow`, the same
+    reading reaches that many pixels past the outline, over the lips' inner
+    edges (see `refine_mouth`).
     """
     size = grid.shape[0]
     tgt, src = target[:, :2].astype(np.float64), source[:, :2].astype(np.float64)
     (t_gap, t_width), (s_gap, s_width) = _opening(tgt), _opening(src)
     t_open, s_open = t_gap / t_width, s_gap / s_width
-    seal = float(np.clip(1 - t_open / SEAL_BELOW, 0, 1)) if t_open < s_open else 0.0   # 0 open .. 1 shut
     wider = t_open > s_open
-    if not wider and seal == 0:
-        return None
+    seal = 0.0 if wider else float(np.clip(1 - t_open / SEAL_BELOW, 0, 1))   # 0 open .. 1 shut
     ring = np.concatenate([INNER_UPPER, INNER_LOWER[::-1][1:-1]])
-    x0, y0 = np.maximum(np.floor(tgt[ring].min(0)).astype(int) - 1, 0)
-    x1, y1 = np.minimum(np.ceil(tgt[ring].max(0)).astype(int) + 2, size)
+    x0, y0 = np.maximum(np.floor(tgt[ring].min(0)).astype(int) - 1 - grow, 0)
+    x1, y1 = np.minimum(np.ceil(tgt[ring].max(0)).astype(int) + 2 + grow, size)
     if x1 - x0 < 2 or y1 - y0 < 2:
         return None
     inside = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    cv2.fillPoly(inside, [np.round(tgt[ring] - [x0, y0]).astype(np.int32)], 1)
+    outline = np.round(tgt[ring] - [x0, y0]).astype(np.int32)
+    cv2.fillPoly(inside, [outline], 1)
+    if grow:
+        cv2.polylines(inside, [outline], True, 1, thickness=2 * grow + 1)
     ys, xs = np.nonzero(inside)
     t_centre, t_axis, t_normal, t_half, (tuu, thu), (tul, thl) = _lip_profiles(tgt)
     s_centre, s_axis, s_normal, s_half, (suu, shu), (sul, shl) = _lip_profiles(src)
@@ -147,25 +184,49 @@ def attach_teeth(grid: np.ndarray, target: np.ndarray, source: np.ndarray) -> np
     u, v = rel @ t_axis / t_half, rel @ t_normal
     top, bottom = np.interp(u, tuu, thu), np.interp(u, tul, thl)
     s_top, s_bottom = np.interp(u, suu, shu), np.interp(u, sul, shl)
-    reach = np.maximum(s_bottom - s_top, 0) / 2 * (s_half / t_half)    # source half-opening, target scale
+    opening = np.maximum(s_bottom - s_top, 0) * (s_half / t_half)      # source opening, target scale
+    reach_top, reach_bottom = split * opening, (1 - split) * opening     # what each lip carries
     from_top, from_bottom = v - top, bottom - v
-    upper = from_top <= from_bottom
+    if wider:   # each side shows what its lip carries, the cavity opens between
+        upper = from_top - reach_top <= from_bottom - reach_bottom
+    else:       # each side keeps its share of the narrower gap (the same line where the two meet)
+        upper = from_top <= split * (from_top + from_bottom)
     depth = np.where(upper, from_top, from_bottom) * (s_half / t_half) - seal     # in source pixels
     s_v = np.where(upper, s_top + depth, s_bottom - depth)
     read = s_centre + (u * s_half)[:, None] * s_axis + s_v[:, None] * s_normal
-    new = ((2 * read + 1) / size - 1).astype(np.float32)
-    if not wider:  # nearly shut: blend from the squeezed inside to lips meeting over the teeth
-        grid[ys + y0, xs + x0] = (1 - seal) * grid[ys + y0, xs + x0] + seal * new
+    grid[ys + y0, xs + x0] = ((2 * read + 1) / size - 1).astype(np.float32)
+    if not wider:
         return None
-    grid[ys + y0, xs + x0] = new
     gap = np.zeros((size, size), np.float32)
-    gap[ys + y0, xs + x0] = np.clip(np.where(upper, from_top, from_bottom) - reach, 0, 2) / 2
+    gap[ys + y0, xs + x0] = np.clip(np.where(upper, from_top - reach_top, from_bottom - reach_bottom), 0, 2) / 2
     return cv2.GaussianBlur(gap, (3, 3), 0)
+
+
+def finer(points: np.ndarray, scale: float) -> np.ndarray:
+    """Pixel positions [...,2+] on an S x S grid → on the same square sampled `scale` times finer (float64 x, y)."""
+    return (points[..., :2].astype(np.float64) + 0.5) * scale - 0.5
+
+
+def refine_mouth(grid: np.ndarray, target: np.ndarray, source: np.ndarray, split: float, scale: float
+                 ) -> np.ndarray | None:
+    """The lips' mesh triangles and `attach_teeth` again on a grid float32 [R,R,2] upsampled from the
+    S x S one (R = scale * S); landmarks [478,3] in pixels at S. Returns the gap mask at R (or None).
+
+    Where the upper lip's reading meets the lower lip's (lips that meet, or the line where each keeps its
+    share of a narrower gap), neighbouring grid pixels point far apart in the portrait; upsampling
+    interpolates between them and so reads what lies between: a seam of teeth and cavity. Drawn again at
+    R, the cut stays sharp.
+    """
+    tgt, src = target.astype(np.float64), source.astype(np.float64)
+    tgt[:, :2], src[:, :2] = finer(target, scale), finer(source, scale)
+    mesh.mesh_warp(grid, tgt, src, only=mesh.INNER_LIP_TRIANGLES)
+    return attach_teeth(grid, tgt, src, split, grow=1)
 
 
 def paint_gaps(frames: torch.Tensor, gaps: list[np.ndarray | None], targets: np.ndarray,
                style: MouthStyle, size: int | None = None, origin: tuple[int, int] = (0, 0)) -> torch.Tensor:
-    """Paint the cavity into frames float [B,3,R,R] where `attach_teeth` left gaps ([S,S] masks).
+    """Paint the cavity into frames float [B,3,R,R] where `attach_teeth` left gaps ([S,S] masks; `targets`
+    [B,478,2+] in their pixels).
 
     Frames may be a window of the R x R frame (`size` R, top-left corner `origin`, pixels at R)."""
     size = size or frames.shape[-1]
