@@ -141,7 +141,7 @@ def test_a_short_training_run_lowers_the_loss(tiny_clip):
     model = CodebookGenerator(TINY).train()
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     history = []
-    for _ in range(40):
+    for _ in range(80):                                     # 40 sat at the line on some seeds and package sets
         parts = losses(model, batch)
         opt.zero_grad()
         parts["total"].backward()
@@ -149,8 +149,10 @@ def test_a_short_training_run_lowers_the_loss(tiny_clip):
         history.append(float(parts["l1"].detach()))
     assert np.mean(history[-5:]) < 0.8 * np.mean(history[:5])
     with torch.no_grad():                                                            # it changed the mouths
-        change = (model.eval()(batch.source, batch.grid, batch.targets, batch.base).frame - batch.base).abs()
+        frame = model.eval()(batch.source, batch.grid, batch.targets, batch.base).frame
+    change = (frame - batch.base).abs()
     mouth = torch.zeros_like(change, dtype=torch.bool)
     for m, lo, hi in zip(mouth, lips.amin(1).floor().int(), lips.amax(1).ceil().int()):
         m[:, lo[1]:hi[1], lo[0]:hi[0]] = True
     assert change[mouth].mean() > 3 * change[~mouth].mean()
+    assert (frame - batch.real).abs()[mouth].mean() < 0.5 * (batch.base - batch.real).abs()[mouth].mean()
